@@ -1,0 +1,70 @@
+"""Inlet configuration: UDP listeners and how datagrams are handed to Kafka."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from collector.config.model import ConfigModel, parse_hostport
+from collector.config.shared import HTTPConfig
+
+DEFAULT_PORTS = {"netflow": 2055, "sflow": 6343}
+
+
+class InputConfig(ConfigModel):
+    """One UDP listener: several worker processes share its port with SO_REUSEPORT."""
+
+    decoder: Literal["netflow", "sflow"] = "netflow"
+    # Address and port to bind; the port defaults to 2055 (netflow) or 6343 (sflow).
+    listen: str = ""
+    workers: int = Field(1, ge=1, le=256)
+    # Requested SO_RCVBUF in bytes; the kernel doubles it and caps it at net.core.rmem_max
+    # unless SO_RCVBUFFORCE is permitted (root/CAP_NET_ADMIN).
+    receive_buffer: int = Field(32 * 1024 * 1024, ge=4096)
+    # sFlow: use the datagram's source address rather than the agent address as exporter.
+    use_src_addr_for_exporter_addr: bool = False
+    timestamp_source: Literal["udp", "netflow-packet", "netflow-first-switched"] = "udp"
+
+    @model_validator(mode="after")
+    def _default_listen(self) -> InputConfig:
+        if not self.listen:
+            self.listen = f"0.0.0.0:{DEFAULT_PORTS[self.decoder]}"
+        parse_hostport(self.listen, DEFAULT_PORTS[self.decoder])
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return parse_hostport(self.listen, DEFAULT_PORTS[self.decoder])
+
+
+def _default_inputs() -> list[InputConfig]:
+    return [InputConfig(decoder="netflow"), InputConfig(decoder="sflow")]
+
+
+class InletConfig(ConfigModel):
+    http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8080"))
+    inputs: list[InputConfig] = Field(default_factory=_default_inputs, min_length=1)
+    # Load bpf/reuseport_kern.c to spread datagrams round-robin over the workers of a listener.
+    ebpf: bool = True
+    # Kafka key: the exporter address keeps an exporter on one partition (templates stay
+    # together); random spreads one huge exporter over all partitions.
+    kafka_key: Literal["exporter", "random"] = "exporter"
+    # Messages the producer may hold before a datagram is dropped (bounds memory).
+    queue_size: int = Field(100_000, ge=100, le=10_000_000)
+    # Bytes the producer may hold (librdkafka queue.buffering.max.kbytes * 1024).
+    queue_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    # Largest datagram accepted; larger ones are counted as too large and dropped.
+    max_datagram_size: int = Field(9216, ge=512, le=65535)
+    # Seconds SIGTERM waits for the sockets to drain and the producer to flush.
+    shutdown_timeout: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("inputs")
+    @classmethod
+    def _distinct_listens(cls, v: list[InputConfig]) -> list[InputConfig]:
+        seen: set[tuple[str, int]] = set()
+        for item in v:
+            if item.address in seen:
+                raise ValueError(f"two inputs listen on {item.listen}")
+            seen.add(item.address)
+        return v
