@@ -132,6 +132,9 @@ class ExporterRecord(ConfigModel):
     tenant: str = ""
 
 
+EXPORTER_FIELDS_CONFIG = ("name", "group", "role", "site", "region", "tenant")
+
+
 class StaticExporter(ExporterRecord):
     # Answer for ifIndexes not listed in `interfaces`; none: they are missing (or skipped, below).
     default: InterfaceRecord | None = None
