@@ -1,0 +1,155 @@
+"""A Kafka producer with one call shape for both supported clients.
+
+`produce(topic, value, key)` never blocks: when the bounded queue is full it
+raises BufferError (confluent-kafka's own behaviour), and the caller counts the
+datagram as dropped. Delivery failures are counted, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from collector.config.shared import KafkaConfig
+
+log = logging.getLogger(__name__)
+
+
+class RawProducer(Protocol):
+    produce: Callable[[str, bytes, bytes | None], None]
+
+    def poll(self) -> None: ...
+    def flush(self, timeout: float) -> int: ...
+    def queue_length(self) -> int: ...
+    def delivery_errors(self) -> int: ...
+    def close(self, timeout: float) -> int: ...
+
+
+class ConfluentProducer:
+    """librdkafka: batching, compression and sending happen in its own threads."""
+
+    def __init__(self, cfg: KafkaConfig, queue_messages: int, queue_bytes: int) -> None:
+        from confluent_kafka import Producer
+
+        self._errors = 0
+        self._logged: set[str] = set()
+        conf: dict[str, Any] = {
+            "bootstrap.servers": ",".join(cfg.brokers),
+            "compression.type": cfg.compression,
+            "queue.buffering.max.messages": queue_messages,
+            "queue.buffering.max.kbytes": max(1, queue_bytes // 1024),
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "acks": "all",
+            "enable.idempotence": False,
+            "delivery.report.only.error": True,
+            "on_delivery": self._on_delivery,
+            "error_cb": self._on_error,
+            **cfg.options,
+        }
+        self._producer = Producer(conf)
+        self.produce = self._producer.produce  # hot path: the C method itself
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._errors += 1
+            self._log_once(f"delivery to Kafka failed: {err}")
+
+    def _on_error(self, err: Any) -> None:
+        self._log_once(f"Kafka client error: {err} (check kafka.brokers)")
+
+    def _log_once(self, message: str) -> None:
+        if message not in self._logged and len(self._logged) < 100:
+            self._logged.add(message)
+            log.warning("%s", message)
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def flush(self, timeout: float) -> int:
+        return int(self._producer.flush(timeout))
+
+    def queue_length(self) -> int:
+        return len(self._producer)
+
+    def delivery_errors(self) -> int:
+        return self._errors
+
+    def close(self, timeout: float) -> int:
+        return self.flush(timeout)
+
+
+class KafkaPythonProducer:
+    """kafka-python-ng: pure Python, slower; kept for hosts where librdkafka is not wanted."""
+
+    def __init__(self, cfg: KafkaConfig, queue_messages: int, queue_bytes: int) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaTimeoutError
+
+        self._timeout_error = KafkaTimeoutError
+        self._errors = 0
+        self._pending = 0
+        self._max_pending = queue_messages
+        self._lock = threading.Lock()
+        options = {k.replace(".", "_"): v for k, v in cfg.options.items()}
+        self._producer = KafkaProducer(
+            bootstrap_servers=cfg.brokers,
+            compression_type=None if cfg.compression == "none" else cfg.compression,
+            buffer_memory=queue_bytes,
+            max_block_ms=0,  # never block the socket loop: a full buffer raises at once
+            linger_ms=20,
+            batch_size=1_000_000,
+            acks="all",
+            **options,
+        )
+
+    def _done(self, _result: Any = None) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def _failed(self, exc: BaseException) -> None:
+        with self._lock:
+            self._pending -= 1
+            self._errors += 1
+        log.warning("delivery to Kafka failed: %s", exc)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        if self._pending >= self._max_pending:
+            raise BufferError("producer queue full")
+        try:
+            future = self._producer.send(topic, value=value, key=key)
+        except self._timeout_error as exc:
+            raise BufferError(str(exc)) from None
+        with self._lock:
+            self._pending += 1
+        future.add_callback(self._done)
+        future.add_errback(self._failed)
+
+    def poll(self) -> None:
+        return None
+
+    def flush(self, timeout: float) -> int:
+        try:
+            self._producer.flush(timeout=timeout)
+        except self._timeout_error:
+            pass
+        return self._pending
+
+    def queue_length(self) -> int:
+        return self._pending
+
+    def delivery_errors(self) -> int:
+        return self._errors
+
+    def close(self, timeout: float) -> int:
+        remaining = self.flush(timeout)
+        self._producer.close(timeout=1)
+        return remaining
+
+
+def make_producer(cfg: KafkaConfig, queue_messages: int, queue_bytes: int) -> RawProducer:
+    if cfg.client == "kafka-python-ng":
+        return KafkaPythonProducer(cfg, queue_messages, queue_bytes)
+    return ConfluentProducer(cfg, queue_messages, queue_bytes)
