@@ -7,6 +7,7 @@ datagram as dropped. Delivery failures are counted, never raised.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class RawProducer(Protocol):
-    produce: Callable[[str, bytes, bytes | None], None]
+    # produce(topic, value, key): raises BufferError when the queue is full.
+    produce: Callable[..., None]
 
     def poll(self) -> None: ...
     def flush(self, timeout: float) -> int: ...
@@ -50,7 +52,7 @@ class ConfluentProducer:
             **cfg.options,
         }
         self._producer = Producer(conf)
-        self.produce = self._producer.produce  # hot path: the C method itself
+        self.produce: Callable[..., None] = self._producer.produce  # hot path: the C method itself
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
@@ -104,6 +106,7 @@ class KafkaPythonProducer:
             acks="all",
             **options,
         )
+        self.produce: Callable[..., None] = self._send
 
     def _done(self, _result: Any = None) -> None:
         with self._lock:
@@ -115,7 +118,7 @@ class KafkaPythonProducer:
             self._errors += 1
         log.warning("delivery to Kafka failed: %s", exc)
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+    def _send(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         if self._pending >= self._max_pending:
             raise BufferError("producer queue full")
         try:
@@ -131,10 +134,8 @@ class KafkaPythonProducer:
         return None
 
     def flush(self, timeout: float) -> int:
-        try:
+        with contextlib.suppress(self._timeout_error):
             self._producer.flush(timeout=timeout)
-        except self._timeout_error:
-            pass
         return self._pending
 
     def queue_length(self) -> int:
