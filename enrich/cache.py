@@ -62,6 +62,8 @@ class Answer:
     interfaces: dict[int, Interface | None] = field(default_factory=dict)
     provider: str = ""
     interface_sources: dict[int, str] = field(default_factory=dict)
+    # Set when the answer comes from state kept from an earlier poll because this one failed.
+    error: str = ""
 
 
 def key(kind: str, exporter: str = "") -> str:
