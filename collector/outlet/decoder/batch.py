@@ -1,0 +1,98 @@
+"""The columnar batch the decoders produce: one NumPy array per `DECODER_COLUMNS` column."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from collector.kafka.envelope import bytes_to_address
+from collector.schema.columns import DECODER_COLUMNS
+
+COLUMN_DTYPES: dict[str, np.dtype[Any]] = {c.name: np.dtype(c.dtype) for c in DECODER_COLUMNS}
+ADDRESS_COLUMNS = frozenset(c.name for c in DECODER_COLUMNS if c.dtype == "S16")
+ARRAY_COLUMNS = frozenset(c.name for c in DECODER_COLUMNS if c.dtype == "O")
+MAC_COLUMNS = frozenset({"SrcMAC", "DstMAC"})
+
+# Shared by every row without an array value; read-only so nobody mutates it by accident.
+EMPTY_U32 = np.zeros(0, dtype=np.uint32)
+EMPTY_U32.flags.writeable = False
+
+Chunk = tuple[int, dict[str, Any]]  # (rows, column -> array of `rows` values or a scalar)
+
+
+class FlowBatch:
+    """`n` flows as columns named and typed as `collector.schema.columns.DECODER_COLUMNS`.
+
+    Addresses are 16-byte IPv6 (IPv4 mapped) in `S16` arrays (NumPy drops trailing zero
+    bytes when an item is read back: pad to 16 when you need raw bytes); Array columns are
+    object arrays of uint32 ndarrays.
+    """
+
+    __slots__ = ("columns", "n")
+
+    def __init__(self, n: int, columns: dict[str, np.ndarray]) -> None:
+        self.n = n
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        return f"FlowBatch(n={self.n})"
+
+    @classmethod
+    def empty(cls) -> FlowBatch:
+        return cls.from_chunks([])
+
+    @classmethod
+    def from_chunks(cls, chunks: Sequence[Chunk]) -> FlowBatch:
+        """Assemble chunks; columns a chunk does not mention are zero (or empty arrays)."""
+        total = sum(n for n, _ in chunks)
+        columns: dict[str, np.ndarray] = {}
+        for name, dtype in COLUMN_DTYPES.items():
+            if dtype.kind == "O":
+                arr = np.empty(total, dtype=object)
+                arr.fill(EMPTY_U32)
+            else:
+                arr = np.zeros(total, dtype=dtype)
+            start = 0
+            for n, cols in chunks:
+                value = cols.get(name)
+                if value is not None:
+                    arr[start : start + n] = value
+                start += n
+            columns[name] = arr
+        return cls(total, columns)
+
+    @classmethod
+    def concat(cls, batches: Iterable[FlowBatch]) -> FlowBatch:
+        batches = [b for b in batches if b.n]
+        if not batches:
+            return cls.empty()
+        if len(batches) == 1:
+            return batches[0]
+        cols = {name: np.concatenate([b.columns[name] for b in batches]) for name in COLUMN_DTYPES}
+        return cls(sum(b.n for b in batches), cols)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One dict per flow, JSON-ready: addresses as text, MACs as aa:bb:.., arrays as lists."""
+        names = list(COLUMN_DTYPES)
+        lists = []
+        for name in names:
+            col = self.columns[name]
+            if name in ADDRESS_COLUMNS:
+                lists.append([bytes_to_address(v.ljust(16, b"\0")) for v in col])
+            elif name in ARRAY_COLUMNS:
+                lists.append([[int(x) for x in v] for v in col])
+            elif name in MAC_COLUMNS:
+                lists.append([format_mac(int(v)) for v in col])
+            else:
+                lists.append(col.tolist())
+        return [dict(zip(names, values, strict=True)) for values in zip(*lists, strict=True)]
+
+
+def format_mac(value: int) -> str:
+    raw = value.to_bytes(8, "big")[2:]
+    return ":".join(f"{b:02x}" for b in raw)
