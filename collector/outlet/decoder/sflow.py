@@ -182,8 +182,10 @@ class SflowDecoder:
         has_sw = sw >= 0
         if has_sw.any():
             swo = np.where(has_sw, sw, nowhere)
-            cols["SrcVlan"] = np.where(has_sw, be32(swo), cols["SrcVlan"]).astype(np.uint16)
-            cols["DstVlan"] = np.where(has_sw, be32(swo + 8), cols["DstVlan"]).astype(np.uint16)
+            vin, vout = be32(swo), be32(swo + 8)
+            vin, vout = np.where(vin > 4095, 0, vin), np.where(vout > 4095, 0, vout)
+            cols["SrcVlan"] = np.where(has_sw, vin, cols["SrcVlan"]).astype(np.uint16)
+            cols["DstVlan"] = np.where(has_sw, vout, cols["DstVlan"]).astype(np.uint16)
         if self.extras:
             self._apply_extras(cols, n)
         self._reset()
@@ -328,7 +330,7 @@ def _parse_extra(buf: bytes, fmt: int, p: int, end: int) -> dict[str, Any] | Non
             return {"NextHop": nh, "SrcNetMask": smask, "DstNetMask": dmask}
         if fmt == 1003:
             nh, q = _addr(buf, p)
-            _, src_as, _, nseg = struct.unpack_from("!IIII", buf, q)
+            own_as, src_as, _, nseg = struct.unpack_from("!IIII", buf, q)
             q += 16
             path: list[int] = []
             for _ in range(nseg):
@@ -347,7 +349,7 @@ def _parse_extra(buf: bytes, fmt: int, p: int, end: int) -> dict[str, Any] | Non
             return {
                 "NextHop": nh,
                 "SrcAS": src_as,
-                "DstAS": path[-1] if path else 0,
+                "DstAS": path[-1] if path else own_as,  # empty path: our own AS
                 "DstASPath": np.array(path, dtype=np.uint32),
                 "DstCommunities": np.array(communities, dtype=np.uint32),
             }
