@@ -119,11 +119,11 @@ class MetadataCache:
             mapping: dict[str, Any] = asdict(answer.exporter)
             mapping.update(provider=answer.provider, state="ok", updated=now)
             pipe.delete(key("exp", exporter))
-            pipe.hset(key("exp", exporter), mapping=mapping)
+            pipe.hset(key("exp", exporter), mapping=mapping)  # type: ignore[arg-type]
         else:
             pipe.delete(key("exp", exporter))
             pipe.hset(key("exp", exporter), mapping={"state": "missing", "updated": now})
-        values = {}
+        values: dict[str | bytes, str] = {}
         for ifindex, iface in answer.interfaces.items():
             if iface is None:
                 rec: dict[str, Any] = {"missing": True, "reason": "unknown", "updated": now}
@@ -132,7 +132,7 @@ class MetadataCache:
                 rec.update(source=answer.interface_sources.get(ifindex, ""), updated=now)
             values[str(ifindex)] = json.dumps(rec)
         if values:
-            pipe.hset(key("if", exporter), mapping=values)
+            pipe.hset(key("if", exporter), mapping=values)  # type: ignore[arg-type]
         pipe.zadd(key("exporters"), {exporter: now})
         pipe.execute()
 
@@ -166,7 +166,9 @@ class MetadataCache:
 
     def claim(self, exporter: str, ttl: float) -> bool:
         """Mark a refresh of `exporter` as queued; False when one already is."""
-        return bool(self.redis.set(key("pending", exporter), b"1", nx=True, px=max(1, int(ttl * 1000))))
+        return bool(
+            self.redis.set(key("pending", exporter), b"1", nx=True, px=max(1, int(ttl * 1000)))
+        )
 
     def stale(self, older_than: float) -> list[str]:
         raw = self.redis.zrangebyscore(key("exporters"), "-inf", time.time() - older_than)

@@ -56,7 +56,9 @@ def parse_duration(value: Any) -> Any:
             pass
         parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
         if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-            raise ValueError(f"not a duration: {value!r} (write seconds or e.g. 500ms, 30s, 5m, 1h)")
+            raise ValueError(
+                f"not a duration: {value!r} (write seconds or e.g. 500ms, 30s, 5m, 1h)"
+            )
         return sum(float(n) * _UNITS[u] for n, u in parts)
     return value
 
@@ -220,6 +222,17 @@ class SNMPConfig(ConfigModel):
 GNMIModelName = Literal["openconfig", "srlinux"]
 
 
+def _models(names: list[Any]) -> list[GNMIModelName]:
+    return names
+
+
+ProviderName = Literal["static", "snmp", "gnmi"]
+
+
+def _providers(names: list[Any]) -> list[ProviderName]:
+    return names
+
+
 class GNMITLS(ConfigModel):
     ca_file: str = ""
     cert_file: str = ""
@@ -245,7 +258,7 @@ class GNMIConfig(ConfigModel):
     mode: Literal["get", "subscribe-once"] = "get"
     encoding: Literal["json_ietf", "json"] = "json_ietf"
     # Tried in order; the first one whose paths return interfaces wins (remembered per target).
-    models: list[GNMIModelName] = Field(default_factory=lambda: ["openconfig", "srlinux"])
+    models: list[GNMIModelName] = Field(default_factory=lambda: _models(["openconfig", "srlinux"]))
 
 
 class BreakerConfig(ConfigModel):
@@ -257,8 +270,8 @@ class BreakerConfig(ConfigModel):
 
 class EnrichConfig(ConfigModel):
     http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8083"))
-    providers: list[Literal["static", "snmp", "gnmi"]] = Field(
-        default_factory=lambda: ["static", "snmp"], min_length=1
+    providers: list[ProviderName] = Field(
+        default_factory=lambda: _providers(["static", "snmp"]), min_length=1
     )
     cache_duration: Duration = 3600.0
     cache_refresh: Duration = 1800.0

@@ -200,14 +200,16 @@ class GNMIProvider:
             try:
                 client.connect(timeout=self.config.timeout)
             except (grpc.FutureTimeoutError, TimeoutError):
-                raise ProviderError("timeout", f"gNMI target of {exporter}: no connection") from None
+                raise ProviderError(
+                    "timeout", f"gNMI target of {exporter}: no connection"
+                ) from None
             except gNMIException as exc:
                 orig = getattr(exc, "orig_exc", None)
                 kind = _rpc_kind(orig) if _rpc_code(orig) is not None else "unreachable"
                 raise ProviderError(kind, f"gNMI target of {exporter}: {exc}") from None
             except grpc.RpcError as exc:
                 raise ProviderError(_rpc_kind(exc), f"gNMI target of {exporter}: {exc}") from None
-            names = list(self.config.models)
+            names: list[str] = list(self.config.models)
             if exporter in self.model_of:
                 names.remove(self.model_of[exporter])
                 names.insert(0, self.model_of[exporter])

@@ -10,6 +10,7 @@ exporter's subnet in turn; subnets listed in `security-parameters` are polled wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -214,9 +215,7 @@ class SNMPProvider:
 
     def close(self) -> None:
         if self._engine is not None and not self.runner.fresh:
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort
                 self._engine.close_dispatcher()
-            except Exception:  # closing is best effort
-                pass
         self._engine = None
         self.runner.close()

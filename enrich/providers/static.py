@@ -50,7 +50,9 @@ def parse_source_records(items: list[Any]) -> dict[str, StaticExporter]:
     out: dict[str, StaticExporter] = {}
     for n, item in enumerate(items):
         if not isinstance(item, dict) or "exporter" not in item:
-            raise ProviderError("transform", f"record {n}: an object with an `exporter` key expected")
+            raise ProviderError(
+                "transform", f"record {n}: an object with an `exporter` key expected"
+            )
         item = dict(item)
         subnet = str(item.pop("exporter"))
         ifaces = item.pop("interfaces", None) or []
