@@ -67,6 +67,7 @@ class Worker:
         )
         self.topic = topic_name(spec.kafka.topic)
         self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+        self.producer.warm_up(self.topic, 10)
         self.keyed = spec.inlet.kafka_key == "exporter"
         # Cumulative counts kept in plain ints on the hot path, folded into Stats on publish.
         self.datagrams = 0

@@ -23,6 +23,7 @@ class RawProducer(Protocol):
     produce: Callable[..., None]
 
     def poll(self) -> None: ...
+    def warm_up(self, topic: str, timeout: float) -> None: ...
     def flush(self, timeout: float) -> int: ...
     def queue_length(self) -> int: ...
     def delivery_errors(self) -> int: ...
@@ -70,6 +71,9 @@ class ConfluentProducer:
     def poll(self) -> None:
         self._producer.poll(0)
 
+    def warm_up(self, topic: str, timeout: float) -> None:
+        return None  # librdkafka queues messages while it fetches metadata
+
     def flush(self, timeout: float) -> int:
         return int(self._producer.flush(timeout))
 
@@ -100,7 +104,7 @@ class KafkaPythonProducer:
             bootstrap_servers=cfg.brokers,
             compression_type=None if cfg.compression == "none" else cfg.compression,
             buffer_memory=queue_bytes,
-            max_block_ms=0,  # never block the socket loop: a full buffer raises at once
+            max_block_ms=10_000,  # for warm_up() only; set to 0 afterwards
             linger_ms=20,
             batch_size=1_000_000,
             acks="all",
@@ -132,6 +136,18 @@ class KafkaPythonProducer:
 
     def poll(self) -> None:
         return None
+
+    def warm_up(self, topic: str, timeout: float) -> None:
+        """kafka-python's send() waits for the topic's metadata; fetch it now, then never block."""
+        try:
+            self._producer.partitions_for(topic)
+        except self._timeout_error:
+            log.warning(
+                "no metadata for topic %s yet (check kafka.brokers); datagrams will be dropped until it comes",
+                topic,
+            )
+        # send() reads max_block_ms at every call: from now on a full buffer raises at once.
+        self._producer.config["max_block_ms"] = 0
 
     def flush(self, timeout: float) -> int:
         with contextlib.suppress(self._timeout_error):

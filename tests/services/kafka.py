@@ -56,3 +56,47 @@ class KafkaBroker(Service):
         )
         for fut in futures.values():
             fut.result(timeout=10)
+
+
+def read_all(
+    bootstrap: str,
+    topic: str,
+    expected: int | None = None,
+    idle: float = 3.0,
+    timeout: float = 60.0,
+) -> list:
+    """Every message of `topic` from the beginning, by partition assignment (no group join).
+
+    Stops when `expected` messages arrived, or nothing came for `idle` seconds
+    (Tansu's reported end offsets are not trustworthy, so they are not used).
+    """
+    import time
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "flowweir-tests-reader",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+        out = []
+        last = time.monotonic()
+        deadline = last + timeout
+        while time.monotonic() < deadline:
+            batch = consumer.consume(1000, timeout=0.2)
+            good = [m for m in batch if m.error() is None]
+            if good:
+                out.extend(good)
+                last = time.monotonic()
+            if expected is not None and len(out) >= expected:
+                break
+            if time.monotonic() - last > idle:
+                break
+        return out
+    finally:
+        consumer.close()

@@ -1,0 +1,56 @@
+"""The Kafka envelope: the contract between inlet and outlet."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.kafka.envelope import (
+    HEADER_SIZE,
+    DecoderKind,
+    Envelope,
+    EnvelopeError,
+    TimestampSource,
+    address_to_bytes,
+    bytes_to_address,
+    decode_envelope,
+    topic_name,
+)
+
+
+def test_round_trip_keeps_every_field():
+    env = Envelope(
+        DecoderKind.SFLOW,
+        1_700_000_000_123_456_789,
+        address_to_bytes("2001:db8::1"),
+        6343,
+        b"\x00\x00\x00\x05payload",
+        flags=1,
+        timestamp_source=TimestampSource.NETFLOW_PACKET,
+    )
+    raw = env.encode()
+    assert len(raw) == HEADER_SIZE + len(env.payload)
+    assert decode_envelope(raw) == env
+    assert decode_envelope(raw).use_src_addr
+
+
+def test_ipv4_is_mapped_and_shown_as_ipv4():
+    raw = address_to_bytes("192.0.2.1")
+    assert raw == bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 1])
+    assert bytes_to_address(raw) == "192.0.2.1"
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (b"short", "shorter than"),
+        (bytes([9]) + bytes(40), "envelope version 9"),
+        (bytes([1, 7]) + bytes(40), "7"),
+    ],
+)
+def test_malformed_records_raise_envelope_error(record, message):
+    with pytest.raises(EnvelopeError, match=message):
+        decode_envelope(record)
+
+
+def test_topic_carries_the_envelope_version():
+    assert topic_name("flows") == "flows-v1"

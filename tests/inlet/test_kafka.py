@@ -1,0 +1,111 @@
+"""The inlet daemon against a real Kafka-protocol broker: what goes in comes out, wrapped."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from collector.generator.netflow9 import NetFlowV9Exporter
+from collector.kafka.envelope import DecoderKind, decode_envelope
+from tests.services.kafka import read_all
+
+
+def send(port: int, payloads: list[bytes]) -> tuple[socket.socket, int]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    for p in payloads:
+        sock.sendto(p, ("127.0.0.1", port))
+    return sock, sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python-ng"])
+def test_datagrams_arrive_byte_identical_with_envelope(inlet_factory, kafka_broker, client):
+    inlet = inlet_factory(workers=2, client=client)
+    exporter = NetFlowV9Exporter()
+    payloads = [exporter.templates()] + [exporter.datagram()[0] for _ in range(199)]
+    sent_ns = time.time_ns()
+    sock, src_port = send(inlet.port, payloads)
+    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
+    sock.close()
+    assert len(messages) == len(payloads)
+    envelopes = [decode_envelope(m.value()) for m in messages]
+    assert sorted(e.payload for e in envelopes) == sorted(payloads)  # byte-identical, none lost
+    for env, msg in zip(envelopes, messages, strict=True):
+        assert env.kind == DecoderKind.NETFLOW
+        assert env.exporter == "127.0.0.1" and env.exporter_port == src_port
+        assert not env.clock_timestamp  # the kernel gave the timestamp
+        assert abs(env.receive_time_ns - sent_ns) < 1_000_000_000
+        assert msg.key() == env.exporter_address  # keyed by exporter: one exporter, one partition
+    assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", len(payloads)) == len(payloads)
+    assert inlet.wait_metric(
+        "flowweir_inlet_udp_exporter_datagrams_total", len(payloads), exporter="127.0.0.1"
+    ) == len(payloads)
+
+
+def test_oversized_datagram_is_counted_and_the_rest_flows(inlet_factory, kafka_broker):
+    inlet = inlet_factory(workers=1, **{"max-datagram-size": 1000})
+    sock, _ = send(inlet.port, [b"a" * 500, b"b" * 1500, b"c" * 999])
+    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=2)
+    sock.close()
+    assert sorted(decode_envelope(m.value()).payload for m in messages) == [b"a" * 500, b"c" * 999]
+    assert inlet.wait_metric("flowweir_inlet_udp_drops_total", 1, reason="too_large") == 1
+
+
+def test_sigterm_flushes_everything_received(inlet_factory, kafka_broker):
+    inlet = inlet_factory(workers=2)
+    exporter = NetFlowV9Exporter()
+    payloads = [exporter.datagram()[0] for _ in range(3000)]
+    sock, _ = send(inlet.port, payloads)
+    inlet.signal(
+        signal.SIGTERM
+    )  # at once: part is still in the socket buffers and the producer queue
+    assert inlet.wait(30) == 0
+    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
+    sock.close()
+    assert len(messages) == len(payloads)
+    assert "inlet stopped" in inlet.log()
+
+
+def test_metrics_endpoint_is_clean_for_promtool(inlet_factory):
+    inlet = inlet_factory(workers=2)
+    sock, _ = send(inlet.port, [b"x" * 100] * 10)
+    time.sleep(0.7)
+    text = inlet.metrics_text()
+    assert "flowweir_inlet_udp_datagrams_total" in text
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus package (scripts/apt-packages.txt)"
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    sock.close()
+    assert result.returncode == 0 and result.stdout.strip() == "" and result.stderr.strip() == "", (
+        result
+    )
+
+
+def test_receive_buffer_is_read_back(inlet_factory):
+    inlet = inlet_factory(workers=2, receive_buffer=8 * 1024 * 1024)
+    # As root the inlet uses SO_RCVBUFFORCE, so it gets what it asked for, beyond rmem_max.
+    assert (
+        inlet.metric_sum("flowweir_inlet_udp_receive_buffer_bytes", worker="0") == 8 * 1024 * 1024
+    )
+    assert "receive buffer capped" not in inlet.log()
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) drops capabilities")
+def test_receive_buffer_capped_without_cap_net_admin_warns(inlet_factory):
+    rmem_max = int(open("/proc/sys/net/core/rmem_max").read())
+    # Without CAP_NET_ADMIN, SO_RCVBUFFORCE is refused and the kernel caps SO_RCVBUF at rmem_max.
+    inlet = inlet_factory(
+        workers=1,
+        receive_buffer=rmem_max * 4,
+        ebpf=False,
+        prefix=("setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin"),
+    )
+    assert inlet.metric_sum("flowweir_inlet_udp_receive_buffer_bytes", worker="0") == rmem_max
+    assert f"raise net.core.rmem_max (now {rmem_max})" in inlet.log()
