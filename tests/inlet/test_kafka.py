@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -99,7 +100,7 @@ def test_receive_buffer_is_read_back(inlet_factory):
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) drops capabilities")
 def test_receive_buffer_capped_without_cap_net_admin_warns(inlet_factory):
-    rmem_max = int(open("/proc/sys/net/core/rmem_max").read())
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
     # Without CAP_NET_ADMIN, SO_RCVBUFFORCE is refused and the kernel caps SO_RCVBUF at rmem_max.
     inlet = inlet_factory(
         workers=1,
