@@ -1,9 +1,9 @@
 """NetFlow v5/v9, IPFIX and sFlow v5 decoders producing columnar flow batches.
 
-    decoder = Decoder(stats, store=RedisTemplateStore.from_url(url))
-    for record in kafka_records:
-        decoder.feed(decode_envelope(record))
-    batch = decoder.flush()   # FlowBatch: batch.columns[name] for name in DECODER_COLUMNS
+decoder = Decoder(stats, store=RedisTemplateStore.from_url(url))
+for record in kafka_records:
+    decoder.feed(decode_envelope(record))
+batch = decoder.flush()   # FlowBatch: batch.columns[name] for name in DECODER_COLUMNS
 """
 
 from collector.outlet.decoder.batch import FlowBatch

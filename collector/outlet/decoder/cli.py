@@ -28,7 +28,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE.pcap", help="captures, read in order")
     parser.add_argument("--format", choices=("json", "table"), default="json")
     parser.add_argument(
-        "--timestamp-source", choices=tuple(_TS), default="udp", help="where TimeReceived comes from"
+        "--timestamp-source",
+        choices=tuple(_TS),
+        default="udp",
+        help="where TimeReceived comes from",
     )
     parser.add_argument(
         "--columns", help=f"comma-separated columns to print (default: all for json, "
@@ -59,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `| head`
         sys.stderr.close()
         return 0
-    failed = sum(
-        v for (name, _), v in decoder.stats.values.items() if name.endswith("_errors")
-    )
+    failed = sum(v for (name, _), v in decoder.stats.values.items() if name.endswith("_errors"))
     if failed:
-        print(f"flowweir decode: {int(failed)} datagrams or sets could not be decoded "
-              "(see the errors counters; a missing template is the usual cause)", file=sys.stderr)
+        print(
+            f"flowweir decode: {int(failed)} datagrams or sets could not be decoded "
+            "(see the errors counters; a missing template is the usual cause)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -20,7 +20,9 @@ from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import Chunk
 from collector.outlet.decoder.config import DecoderConfig
 from collector.outlet.decoder.counters import Counters
+from collector.outlet.decoder.sflow import parse_frames
 from collector.outlet.decoder.templates import (
+    DATALINK_FRAME_SECTION,
     VARIABLE,
     Compiled,
     Template,
@@ -76,7 +78,7 @@ class Pending(NamedTuple):
 
 
 class Group:
-    __slots__ = ("compiled", "domain", "exporter", "parts", "version")
+    __slots__ = ("compiled", "domain", "exporter", "frames", "parts", "version")
 
     def __init__(self, compiled: Compiled, exporter: bytes, domain: int, version: int) -> None:
         self.compiled = compiled
@@ -84,6 +86,7 @@ class Group:
         self.domain = domain
         self.version = version
         self.parts: list[Part] = []
+        self.frames: list[bytes] = []  # dataLinkFrameSection of each record, if any
 
 
 class NetflowDecoder:
@@ -198,8 +201,9 @@ class NetflowDecoder:
     ) -> None:
         template, comp = entry
         exporter, domain, _ = key
+        frames: list[bytes] = []
         if comp.variable:
-            data, n, comp = self._flatten_variable(template, body, exporter)
+            data, n, comp = self._flatten_variable(template, body, exporter, frames)
         else:
             n = len(body) // comp.record_length if comp.record_length else 0
             data = body if n * comp.record_length == len(body) else body[: n * comp.record_length]
@@ -217,18 +221,22 @@ class NetflowDecoder:
             rates = self._load_rates(exporter, domain)
         rate = rates.get(0, 0) or (next(iter(rates.values())) if len(rates) == 1 else 0)
         group.parts.append(Part(data, n, time, secs, uptime, rate, first))
+        if frames:
+            group.frames.extend(frames)
 
     def _flatten_variable(
-        self, template: Template, body: bytes, exporter: bytes
+        self, template: Template, body: bytes, exporter: bytes, frames: list[bytes]
     ) -> tuple[bytes, int, Compiled]:
         """Records with variable-length fields, copied without them (the slow path)."""
         fixed = compile_template(strip_variable(template))
         out = []
         p, end = 0, len(body)
         minimum = fixed.record_length + sum(1 for f in template.fields if f[1] == VARIABLE)
+        want_frame = any(f[0] == DATALINK_FRAME_SECTION and f[2] == 0 for f in template.fields)
         while end - p >= max(minimum, 1):
             rec = bytearray()
-            for _, length, _ in template.fields:
+            frame = b""
+            for ie, length, pen in template.fields:
                 if length == VARIABLE:
                     if p >= end:
                         break
@@ -239,6 +247,8 @@ class NetflowDecoder:
                             break
                         length = _H.unpack_from(body, p)[0]
                         p += 2
+                    if ie == DATALINK_FRAME_SECTION and pen == 0:
+                        frame = body[p : p + length]
                     p += length
                 else:
                     rec += body[p : p + length]
@@ -247,6 +257,8 @@ class NetflowDecoder:
                     break
             else:
                 out.append(bytes(rec))
+                if want_frame:
+                    frames.append(frame)
                 continue
             self.c.error(exporter, m.TRUNCATED)
             break
@@ -469,6 +481,12 @@ class NetflowDecoder:
             cols["ExporterAddress"] = group.exporter
             cols["TimeReceived"] = self._times(comp, arr, parts, counts)
             cols["SamplingRate"] = self._rates(group, arr, parts, counts)
+            if group.frames and len(group.frames) == total:
+                for name, value in parse_frames(group.frames).items():
+                    if name not in cols:
+                        cols[name] = value
+                if 2 not in comp.kinds and 86 not in comp.kinds:
+                    cols["Packets"] = 1
             chunks.append((total, cols))
             flows = total
             if comp.reverse:

@@ -192,7 +192,9 @@ class SflowDecoder:
         return [(n, cols)]
 
     @staticmethod
-    def _headers(u: np.ndarray, raw: np.ndarray, has_raw: np.ndarray, be32: Any, cols: dict) -> None:
+    def _headers(
+        u: np.ndarray, raw: np.ndarray, has_raw: np.ndarray, be32: Any, cols: dict
+    ) -> None:
         """Parse Ethernet/802.1Q/QinQ/MPLS/IPv4/IPv6/TCP/UDP/ICMP of all raw headers at once."""
         n = len(raw)
         proto = np.where(has_raw, be32(raw), 0)
@@ -239,7 +241,9 @@ class SflowDecoder:
                 labels[i] = np.array([x for x in depth[i].tolist() if x], dtype=np.uint32)
             cols["MPLSLabels"] = labels
             nibble = g8(l3) >> 4
-            etype = np.where(mpls, np.where(nibble == 4, 0x0800, np.where(nibble == 6, 0x86DD, 0)), etype)
+            etype = np.where(
+                mpls, np.where(nibble == 4, 0x0800, np.where(nibble == 6, 0x86DD, 0)), etype
+            )
         cols["SrcVlan"] = vlan.astype(np.uint16)
         cols["DstVlan"] = np.zeros(n, dtype=np.uint16)
         cols["DstMAC"] = np.where(eth, _mac(hdr[:, 0:6]), 0).astype(np.uint64)
@@ -299,6 +303,21 @@ class SflowDecoder:
                 continue  # a raw header of the same sample is more complete
             for name, value in extra.items():
                 cols[name][row] = value
+
+
+def parse_frames(frames: list[bytes]) -> dict[str, Any]:
+    """Columns from Ethernet frames (IPFIX dataLinkFrameSection), with the sFlow header parser."""
+    records = [struct.pack("!IIII", 1, len(f), 0, len(f)) + f for f in frames]
+    offsets = np.cumsum([0] + [len(r) for r in records[:-1]], dtype=np.int64)
+    u = np.frombuffer(b"".join(records) + b"\0" * (WINDOW + 64), dtype=np.uint8)
+    r4 = np.arange(4)
+
+    def be32(offs: np.ndarray) -> np.ndarray:
+        return u[offs[:, None] + r4].view(">u4").ravel()
+
+    cols: dict[str, Any] = {}
+    SflowDecoder._headers(u, offsets, np.ones(len(frames), dtype=bool), be32, cols)
+    return cols
 
 
 _PRIORITY = {3: 0, 4: 0, 1003: 1, 1002: 2}  # router next hop overrides the gateway's

@@ -45,7 +45,7 @@ class Template:
 # Information elements (IANA IPFIX numbering, NetFlow v9 shares 1-127) feeding each column,
 # first present wins, later ones fill rows where the earlier is zero.
 COLUMN_SOURCES: dict[str, tuple[int, ...]] = {
-    "Bytes": (1, 85, 23),
+    "Bytes": (1, 85, 23, 312),  # 312: dataLinkFrameSize
     "Packets": (2, 86, 24),
     "SrcAddr": (8, 27),
     "DstAddr": (12, 28),
@@ -85,6 +85,7 @@ SAMPLING_INTERVAL, SAMPLER_RANDOM_INTERVAL = 34, 50
 SAMPLER_ID, SELECTOR_ID = 48, 302
 PACKET_INTERVAL, PACKET_SPACE = 305, 306
 FIRST_SWITCHED, START_SECONDS, START_MILLISECONDS = 22, 150, 152
+DATALINK_FRAME_SECTION = 315  # a sampled frame, parsed like an sFlow raw header
 _NEEDED = (
     {ie for ies in COLUMN_SOURCES.values() for ie in ies}
     | set(MPLS_IES)
@@ -411,5 +412,3 @@ class RedisTemplateStore:
 
     def save_sampling(self, exporter: bytes, domain: int, sampler: int, rate: int) -> None:
         self.client.hset(self._key("sampling", exporter), f"{domain}:{sampler}", str(rate))
-
-
