@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -221,6 +222,21 @@ class MetadataCache:
         """Ask for `ifindex`; True when the caller must queue a refresh task (none is pending)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.sadd(key("wanted", exporter), str(ifindex))
+        pipe.set(key("pending", exporter), b"1", nx=True, px=max(1, int(ttl * 1000)))
+        _, claimed = pipe.execute()
+        return bool(claimed)
+
+    def want_many(self, exporter: str, ifindexes: Iterable[int], ttl: float) -> bool:
+        """Ask for several ifIndexes not cached yet; True when the caller must queue a refresh."""
+        wanted = [str(i) for i in ifindexes]
+        if not wanted:
+            return False
+        known = self.redis.hmget(key("if", exporter), wanted)
+        missing = [i for i, k in zip(wanted, known, strict=True) if k is None]
+        if not missing:
+            return False
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(key("wanted", exporter), *missing)
         pipe.set(key("pending", exporter), b"1", nx=True, px=max(1, int(ttl * 1000)))
         _, claimed = pipe.execute()
         return bool(claimed)

@@ -13,6 +13,8 @@ API for the outlet (one client per outlet process, used from one thread)::
                                               # provider/connectivity/boundary; md.found
     client.close()
 
+    client.prefetch(exporter, ifindexes)      # optional: queue one poll for many ifIndexes
+
 - A hit in the in-process cache (entries live `local-cache-ttl`) costs a dict lookup.
 - Otherwise one Redis round trip reads the exporter and interface records (and records the
   access, which keeps the entry from eviction for `cache-duration`).
@@ -33,7 +35,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import redis
@@ -190,6 +192,17 @@ class MetadataClient:
             return md
         self.stats.inc("flowweir_enrich_client_missing", (exporter, "rejected"))
         return None
+
+    def prefetch(self, exporter: str | bytes, ifindexes: Iterable[int]) -> None:
+        """Ask for several ifIndexes at once without waiting (e.g. those of a batch of flows), so
+        that they are polled together; later `lookup()` calls wait for that single poll."""
+        name = self._name(exporter) if isinstance(exporter, bytes) else exporter
+        exporter = normalize_address(name)
+        try:
+            if self.cache.want_many(exporter, ifindexes, self.config.request_ttl):
+                self._request(exporter)
+        except redis.RedisError:
+            self.stats.inc("flowweir_enrich_client_errors", ("redis",))
 
     def in_grace_period(self) -> bool:
         return self.clock() < self.grace_until
