@@ -231,6 +231,17 @@ class Compiled:
         for ie, column in ICMP_SINGLE.items():
             if ie in kinds:
                 cols[column] = self.uint(arr, ie)
+        if (
+            "Proto" in cols
+            and "DstPort" in cols
+            and not any(ie in kinds for ie in (ICMP_TYPECODE_V4, ICMP_TYPECODE_V6, *ICMP_SINGLE))
+        ):  # many exporters put ICMP type * 256 + code in the destination port
+            proto, port = cols["Proto"], cols["DstPort"]
+            for p, t, c in ((1, "ICMPv4Type", "ICMPv4Code"), (58, "ICMPv6Type", "ICMPv6Code")):
+                icmp = proto == p
+                if icmp.any():
+                    cols[t] = np.where(icmp, port >> 8, 0)
+                    cols[c] = np.where(icmp, port & 0xFF, 0)
         if any(ie in kinds for ie in MPLS_IES):
             cols["MPLSLabels"] = self._mpls(arr)
         return cols

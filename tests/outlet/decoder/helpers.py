@@ -120,7 +120,7 @@ def tshark_records(paths: list[Path], port: int | None = None, warm: bool = Fals
                     show = el.get("show", "")
                     if el.get("name") == "" and (show.startswith("Flow ") or show.startswith("pdu ")):
                         rec = _collect(el, _CFLOW)
-                        if "SrcAddr" in rec or "Bytes" in rec:
+                        if rec:
                             records.append(rec)
             elif proto.get("name") == "sflow":
                 for el in proto.iter("field"):
