@@ -365,3 +365,15 @@ def deploy(tmp_path: Path, redis_url: str) -> Iterator[Callable[[dict[str, Any]]
 
 
 os.environ.setdefault("SNMPSIM_ALLOW_ROOT", "true")
+
+
+def worker_metric(d: Deployment, name: str, labels: tuple[str, ...] = ()) -> float:
+    """Sum of one metric over the worker processes' snapshots published in Redis."""
+    import json
+
+    total = 0.0
+    for raw in d.redis.hgetall("flowweir:md:v1:metrics").values():
+        for n, lab, v in json.loads(raw):
+            if n == name and tuple(lab) == labels:
+                total += v
+    return total
