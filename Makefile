@@ -13,14 +13,14 @@ deps:
 	@scripts/install-python.sh
 
 demo: deps
-	@$(PY) -m tools.demo
+	@$(PY) scripts/demo.py
 
 test: deps lint
 	@$(PY) -m pytest $(if $(FAST),-m "not slow") $(PYTEST_ARGS)
 
 lint:
-	@$(PY) -m ruff check collector enrich tests bench tools
-	@$(PY) -m ruff format --check collector enrich tests bench tools
+	@$(PY) -m ruff check collector enrich tests bench scripts
+	@$(PY) -m ruff format --check collector enrich tests bench scripts
 	@$(PY) -m mypy
 
 bench: deps
