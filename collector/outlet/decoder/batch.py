@@ -52,11 +52,13 @@ class FlowBatch:
         total = sum(n for n, _ in chunks)
         columns: dict[str, np.ndarray] = {}
         for name, dtype in COLUMN_DTYPES.items():
+            covered = all(name in cols for _, cols in chunks)
             if dtype.kind == "O":
                 arr = np.empty(total, dtype=object)
-                arr.fill(EMPTY_U32)
+                if not covered:
+                    arr.fill(EMPTY_U32)
             else:
-                arr = np.zeros(total, dtype=dtype)
+                arr = np.empty(total, dtype=dtype) if covered else np.zeros(total, dtype=dtype)
             start = 0
             for n, cols in chunks:
                 value = cols.get(name)

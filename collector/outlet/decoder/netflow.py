@@ -85,7 +85,7 @@ class Group:
         self.exporter = exporter
         self.domain = domain
         self.version = version
-        self.parts: list[Part] = []
+        self.parts: list[tuple[Any, ...]] = []  # Part fields, as plain tuples on the fast path
         self.frames: list[bytes] = []  # dataLinkFrameSection of each record, if any
 
 
@@ -103,6 +103,7 @@ class NetflowDecoder:
         self.pending_bytes: dict[bytes, int] = {}
         self.groups: dict[tuple[Any, ...], Group] = {}
         self._misses: set[TemplateKey] = set()
+        self._defaults: dict[tuple[bytes, int], int] = {}  # default sampling rate cache
 
     # --- walking datagrams -------------------------------------------------------------------
 
@@ -141,7 +142,8 @@ class NetflowDecoder:
         time = secs if ts == TimestampSource.NETFLOW_PACKET else env.receive_time_ns // NS
         first = ts == TimestampSource.NETFLOW_FIRST_SWITCHED
         tset, oset = (0, 1) if version == 9 else (2, 3)
-        self.c.datagram(exporter, version)
+        self.c.datagrams[(exporter, version)] += 1
+        templates, groups, defaults = self.templates, self.groups, self._defaults
         while p + 4 <= end:
             sid, slen = _HH.unpack_from(buf, p)
             if slen < 4 or p + slen > end:
@@ -149,8 +151,24 @@ class NetflowDecoder:
                 return
             if sid >= 256:
                 key = (exporter, domain, sid)
+                entry = templates.get(key)
+                if entry is not None and entry[1].fast:  # the common case, kept short
+                    comp = entry[1]
+                    n = (slen - 4) // comp.record_length
+                    if n:
+                        group = groups.get((key, comp))
+                        if group is None:
+                            group = self._group(key, comp, version)
+                        rate = defaults.get((exporter, domain))
+                        if rate is None:
+                            rate = self._default_rate(exporter, domain)
+                        group.parts.append(
+                            (buf[p + 4 : p + 4 + n * comp.record_length], n, time, secs, uptime,
+                             rate, first)
+                        )  # fmt: skip
+                    p += slen
+                    continue
                 body = buf[p + 4 : p + slen]
-                entry = self.templates.get(key)
                 if entry is None:
                     entry = self._from_store(key)
                 if entry is None:
@@ -212,17 +230,28 @@ class NetflowDecoder:
         if template.is_options:
             self._options(exporter, domain, comp, data, n)
             return
-        gkey = (key, comp)
-        group = self.groups.get(gkey)
+        group = self.groups.get((key, comp))
         if group is None:
-            group = self.groups[gkey] = Group(comp, exporter, domain, version)
+            group = self._group(key, comp, version)
+        rate = self._defaults.get((exporter, domain))
+        if rate is None:
+            rate = self._default_rate(exporter, domain)
+        group.parts.append(Part(data, n, time, secs, uptime, rate, first))
+        if frames:
+            group.frames.extend(frames)
+
+    def _group(self, key: TemplateKey, comp: Compiled, version: int) -> Group:
+        group = self.groups[(key, comp)] = Group(comp, key[0], key[1], version)
+        return group
+
+    def _default_rate(self, exporter: bytes, domain: int) -> int:
+        """Sampling rate for records that do not name their sampler (0: unknown)."""
         rates = self.rates.get((exporter, domain))
         if rates is None:
             rates = self._load_rates(exporter, domain)
         rate = rates.get(0, 0) or (next(iter(rates.values())) if len(rates) == 1 else 0)
-        group.parts.append(Part(data, n, time, secs, uptime, rate, first))
-        if frames:
-            group.frames.extend(frames)
+        self._defaults[(exporter, domain)] = rate
+        return rate
 
     def _flatten_variable(
         self, template: Template, body: bytes, exporter: bytes, frames: list[bytes]
@@ -382,6 +411,7 @@ class NetflowDecoder:
             self._store_error("load sampling", exc)
             rates = {}
         self.rates[(exporter, domain)] = rates
+        self._defaults.pop((exporter, domain), None)
         return rates
 
     def _store_error(self, what: str, exc: Exception) -> None:
@@ -400,6 +430,7 @@ class NetflowDecoder:
         for sid, r in zip(ids, rate.tolist(), strict=True):
             if r and rates.get(sid) != r:
                 rates[sid] = r
+                self._defaults.pop((exporter, domain), None)
                 try:
                     self.store.save_sampling(exporter, domain, sid, r)
                 except Exception as exc:
@@ -468,8 +499,7 @@ class NetflowDecoder:
             parts = group.parts
             comp = group.compiled
             if len(parts) == 1:
-                p = parts[0]
-                data, total = p.data, p.n
+                data, total = parts[0][0], parts[0][1]
                 counts = None
             else:
                 datas, ns, _, _, _, _, _ = zip(*parts, strict=True)
@@ -504,31 +534,31 @@ class NetflowDecoder:
         return np.repeat(np.array(values, dtype=dtype), counts)
 
     def _times(
-        self, comp: Compiled, arr: np.ndarray, parts: list[Part], counts: np.ndarray | None
+        self, comp: Compiled, arr: np.ndarray, parts: list[tuple[Any, ...]], counts: np.ndarray | None
     ) -> Any:
-        times = tuple(p.time for p in parts)
+        times = tuple(p[2] for p in parts)
         base = self._per_row(times, counts, np.uint32)
         field = comp.time_field
-        if field is None or not any(p.first_switched for p in parts):
+        if field is None or not any(p[6] for p in parts):
             return base
         start = comp.uint(arr, field).astype(np.int64)
         if field == 22:  # sysUpTime of the first packet, relative to the header's clock
-            secs = self._per_row(tuple(p.unix_secs for p in parts), counts, np.int64)
-            uptime = self._per_row(tuple(p.uptime_ms for p in parts), counts, np.int64)
-            if not any(p.uptime_ms for p in parts):  # IPFIX has no sysUpTime in its header
+            secs = self._per_row(tuple(p[3] for p in parts), counts, np.int64)
+            uptime = self._per_row(tuple(p[4] for p in parts), counts, np.int64)
+            if not any(p[4] for p in parts):  # IPFIX has no sysUpTime in its header
                 return base
             rec = np.asarray(secs - ((uptime - start) % (1 << 32)) // 1000, dtype=np.int64)
         elif field == 152:
             rec = start // 1000
         else:
             rec = start
-        first = self._per_row(tuple(p.first_switched for p in parts), counts, np.bool_)
+        first = self._per_row(tuple(p[6] for p in parts), counts, np.bool_)
         return np.where(first, rec, base).astype(np.uint32)
 
     def _rates(
-        self, group: Group, arr: np.ndarray, parts: list[Part], counts: np.ndarray | None
+        self, group: Group, arr: np.ndarray, parts: list[tuple[Any, ...]], counts: np.ndarray | None
     ) -> Any:
-        default = self._per_row(tuple(p.rate for p in parts), counts, np.uint64)
+        default = self._per_row(tuple(p[5] for p in parts), counts, np.uint64)
         rate, sampler = group.compiled.sampling(arr)
         if sampler is not None:
             table = self.rates.get((group.exporter, group.domain), {})

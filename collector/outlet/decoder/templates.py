@@ -158,7 +158,8 @@ class Compiled:
         self.dtype = np.dtype(
             {"names": names, "formats": formats, "offsets": offsets, "itemsize": max(offset, 1)}
         )
-        self.has = self.kinds.__contains__
+        # fixed-length data template: its sets take the short path of NetflowDecoder.walk
+        self.fast = not variable and offset > 0 and template.scope_count < 0
         self.time_field = next(
             (ie for ie in (START_SECONDS, START_MILLISECONDS, FIRST_SWITCHED) if ie in self.kinds),
             None,
@@ -188,6 +189,10 @@ class Compiled:
             first = present[0]
             kind = kinds[first]
             if kind in ("a4", "a16"):
+                if len(present) == 1:
+                    raw = arr[f"f{first}"]
+                    cols[column] = ipv4_to_s16(raw) if kind == "a4" else ipv6_to_s16(raw)
+                    continue
                 value, zero = self.address(arr, first)
                 for other in present[1:]:
                     if kinds[other] in ("a4", "a16"):
