@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import struct
 import time
 from collections.abc import Callable
@@ -92,14 +93,17 @@ def sflow_datagrams(count: int, samples: int = 6, seed: int = 2) -> list[bytes]:
 
 
 def _cpu_rate(run: Callable[[], int], seconds: float) -> tuple[float, int]:
-    """Items per CPU second of this process, repeating `run` for about `seconds`."""
+    """Median items per CPU second of this process over repeated runs for about `seconds`."""
+    rates = []
     items = 0
-    start = time.process_time()
-    while True:
-        items += run()
+    begin = time.process_time()
+    while time.process_time() - begin < seconds or len(rates) < 3:
+        start = time.process_time()
+        n = run()
         spent = time.process_time() - start
-        if spent >= seconds:
-            return items / spent, items
+        items += n
+        rates.append(n / max(spent, 1e-9))
+    return statistics.median(rates), items
 
 
 def ours(kind: DecoderKind, datagrams: list[bytes], prelude: list[bytes], flush_every: int):

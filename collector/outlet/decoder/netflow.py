@@ -378,12 +378,13 @@ class NetflowDecoder:
             ]
         else:
             keys = [(exporter, domain, tid)]
-        for key in keys:
-            if self.templates.pop(key, None) is not None:
-                try:
-                    self.store.delete_template(*key)
-                except Exception as exc:
-                    self._store_error("delete template", exc)
+        for key in keys:  # from the store too: another outlet may have written it
+            self.templates.pop(key, None)
+            self._misses.discard(key)
+            try:
+                self.store.delete_template(*key)
+            except Exception as exc:
+                self._store_error("delete template", exc)
         self.c.template_update(exporter, self._count_templates(exporter), changed=False)
 
     def _count_templates(self, exporter: bytes) -> int:
