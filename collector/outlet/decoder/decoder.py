@@ -69,7 +69,14 @@ class Decoder:
                 latest = env.receive_time_ns
         if latest and self.netflow.pending:
             self.netflow.expire(latest)
-        chunks = self.netflow.build() + self.sflow.build()
+        try:
+            chunks = self.netflow.build() + self.sflow.build()
+        except Exception:  # never past this boundary: lose this batch, not the outlet
+            log.exception("decoding a batch of %d datagrams failed", len(queue))
+            self.counters.error(b"\0" * 16, m.BAD_LENGTH)
+            self.netflow.groups.clear()
+            self.sflow._reset()
+            chunks = []
         self.counters.fold(self.stats)
         self.stats.set(m.PENDING_FLOWSETS, (), self.netflow.pending_count())
         return FlowBatch.from_chunks(chunks)

@@ -182,6 +182,8 @@ class NetflowDecoder:
             elif sid == oset:
                 self._templates(buf, p + 4, p + slen, exporter, domain, version, True)
             p += slen
+        if p != end:  # bytes after the last set: a cut datagram
+            self.c.error(exporter, m.TRUNCATED)
 
     def _walk_v5(self, env: Envelope, exporter: bytes) -> None:
         buf = env.payload

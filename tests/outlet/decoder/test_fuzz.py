@@ -1,0 +1,95 @@
+"""Truncated and random datagrams: never an exception past the decoder, never a hang, always counted."""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector.metrics.stats import Stats
+from collector.outlet.decoder import METRICS, Decoder, make_envelope, sniff_kind
+from collector.outlet.decoder.pcap import read_udp
+from tests.outlet.decoder.helpers import NETFLOW, SFLOW
+
+CAPTURES = sorted(NETFLOW.glob("*.pcap")) + sorted(SFLOW.glob("*.pcap"))
+DATAGRAMS = [payload for path in CAPTURES for *_, payload in read_udp(path)]
+TEMPLATES = [d for d in DATAGRAMS if d[:2] in (b"\0\x09", b"\0\x0a")]
+
+
+def _errors(stats: Stats) -> float:
+    return sum(v for (name, _), v in stats.values.items() if name.endswith("_errors"))
+
+
+def _v9_boundaries(datagram: bytes) -> set[int]:
+    """Lengths at which a datagram is cut and still well formed: between NetFlow v9
+    flowsets, or after the samples an sFlow datagram declares (the rest is ignored)."""
+    if datagram[:4] == b"\0\0\0\x05":
+        p = 28 if struct.unpack_from("!I", datagram, 4)[0] == 1 else 40
+        for _ in range(struct.unpack_from("!I", datagram, p - 4)[0]):
+            p += 8 + struct.unpack_from("!I", datagram, p + 4)[0]
+        return set(range(p, len(datagram) + 1))
+    if datagram[:2] != b"\0\x09":
+        return set()
+    out, p = {20}, 20
+    while p + 4 <= len(datagram):
+        _, length = struct.unpack_from("!HH", datagram, p)
+        if length < 4:
+            break
+        p += length
+        out.add(p)
+    return out
+
+
+def _decoder_with_templates() -> tuple[Decoder, Stats]:
+    stats = Stats(METRICS)
+    decoder = Decoder(stats)
+    for d in TEMPLATES:  # so that truncated data sets reach the record decoders
+        decoder.feed(make_envelope(d, "192.0.2.9"))
+    decoder.flush()
+    return decoder, stats
+
+
+@pytest.mark.parametrize("index", range(len(DATAGRAMS)))
+def test_every_truncation_of_every_capture_is_counted(
+    index: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    datagram = DATAGRAMS[index]
+    decoder, stats = _decoder_with_templates()
+    boundaries = _v9_boundaries(datagram)
+    for cut in range(len(datagram)):
+        before = _errors(stats)
+        decoder.decode([make_envelope(datagram[:cut], "192.0.2.9")])
+        if cut not in boundaries:
+            assert _errors(stats) > before, f"datagram {index} cut at {cut} not counted"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+_versions = st.sampled_from([b"\0\x05", b"\0\x09", b"\0\x0a", b"\0\0\0\x05", b""])
+
+
+@settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=_versions, body=st.binary(max_size=600), base=st.sampled_from(DATAGRAMS))
+def test_random_and_mutated_datagrams_never_raise(prefix: bytes, body: bytes, base: bytes) -> None:
+    decoder, stats = _decoder_with_templates()
+    mutated = bytearray(base)
+    for i, b in enumerate(body[:32]):  # flip some bytes of a real datagram
+        mutated[(i * 37 + b) % len(mutated)] ^= b
+    before = _errors(stats)
+    batch = decoder.decode(
+        [make_envelope(prefix + body, "192.0.2.9"), make_envelope(bytes(mutated), "192.0.2.9")]
+    )
+    assert batch.n >= 0 and _errors(stats) >= before
+
+
+@settings(max_examples=200, deadline=2000)
+@given(body=st.binary(max_size=200))
+def test_garbage_is_counted_as_an_error(body: bytes) -> None:
+    kind = sniff_kind(body)
+    stats = Stats(METRICS)
+    decoder = Decoder(stats)
+    batch = decoder.decode([make_envelope(body, "192.0.2.9", kind=kind)])
+    if kind is None or len(body) < 8:
+        assert batch.n == 0 and _errors(stats) == 1
