@@ -11,6 +11,7 @@ API for the outlet (one client per outlet process, used from one thread)::
     else:                                     # md.exporter.name/group/role/site/region/tenant,
         ...                                   # md.interface.name/description/speed (Mbit/s)/
                                               # provider/connectivity/boundary; md.found
+    client.flush_stats()                      # before reading `stats` (hits are folded in lazily)
     client.close()
 
     client.prefetch(exporter, ifindexes)      # optional: queue one poll for many ifIndexes
@@ -84,6 +85,7 @@ class MetadataClient:
         self.keep_missing = config.missing == "keep"
         self._local: dict[tuple[str, int], tuple[float, Metadata]] = {}
         self._names: dict[bytes, str] = {}
+        self.local_hits = 0
         self._celery = Celery("flowweir-enrich-client")
         self._celery.conf.update(
             broker_url=redis_config.url,
@@ -99,9 +101,16 @@ class MetadataClient:
         cached = self._local.get((name, ifindex))
         if cached is not None and cached[0] > now:
             md = cached[1]
-            self.stats.inc("flowweir_enrich_client_hits", ("local",))
+            self.local_hits += 1  # folded into stats by flush_stats() and on the slow path
             return md if md.found else self._missing(name, md)
+        self.flush_stats()
         return self._lookup_slow(normalize_address(name), name, ifindex, now)
+
+    def flush_stats(self) -> None:
+        """Fold the hot path's plain counters into `stats` (call before taking a snapshot)."""
+        if self.local_hits:
+            self.stats.inc("flowweir_enrich_client_hits", ("local",), self.local_hits)
+            self.local_hits = 0
 
     def _name(self, raw: bytes) -> str:
         name = self._names.get(raw)
@@ -208,5 +217,6 @@ class MetadataClient:
         return self.clock() < self.grace_until
 
     def close(self) -> None:
+        self.flush_stats()
         self._celery.close()
         self.redis.close()

@@ -217,5 +217,6 @@ class SNMPProvider:
         if self._engine is not None and not self.runner.fresh:
             with contextlib.suppress(Exception):  # closing is best effort
                 self._engine.close_dispatcher()
+                self.runner.run(asyncio.sleep(0.01))  # let the dispatcher's tasks finish
         self._engine = None
         self.runner.close()

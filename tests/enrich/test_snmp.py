@@ -50,6 +50,7 @@ def test_snmpd_v2c_and_v3_fill_the_cache(deploy, snmpd):
     assert stats.get("flowweir_enrich_client_missing", ("192.0.2.1", "kept")) == 1
     # Read again: served from the in-process cache, no new request.
     assert client.lookup("192.0.2.2", 1).interface.name == "lo"
+    client.flush_stats()
     assert stats.get("flowweir_enrich_client_hits", ("local",)) == 1
     # With `missing: reject` the outlet is told to drop the flow (None), and it is counted.
     rejecting, rstats = d.client(missing="reject")
