@@ -1,12 +1,144 @@
-"""Outlet configuration (extended by the outlet pipeline)."""
+"""Outlet configuration: Kafka consumption, batching into ClickHouse, enrichment."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from collector.config.model import ConfigModel
 from collector.config.shared import HTTPConfig
+from collector.outlet.decoder.config import DecoderConfig
+from enrich.config import Duration, SubnetMap
+
+
+def _check_subnets(value: dict[str, Any]) -> dict[str, Any]:
+    SubnetMap(value)  # raises ValueError naming the bad key
+    return value
+
+
+class ExporterMatch(ConfigModel):
+    """All conditions given must hold. Regexes use Python syntax and must match from the start."""
+
+    name: str | None = None  # regex on the exporter name
+    ip: list[str] | None = None  # subnets the exporter address must be in
+
+    @field_validator("name")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            re.compile(v)
+        return v
+
+    @field_validator("ip")
+    @classmethod
+    def _subnets(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            SubnetMap(dict.fromkeys(v, True))
+        return v
+
+
+class InterfaceMatch(ConfigModel):
+    """All conditions given must hold. Regexes use Python syntax and must match from the start."""
+
+    exporter: str | None = None  # regex on the exporter name
+    ip: list[str] | None = None  # subnets the exporter address must be in
+    description: str | None = None  # regex on the interface description
+    interface: str | None = None  # regex on the interface name
+    speed: str | None = None  # ">=10000", "<1000", "=100000" (Mbit/s)
+    vlan: list[int] | None = None  # the flow's VLAN on that interface
+
+    @field_validator("exporter", "description", "interface")
+    @classmethod
+    def _regexes(cls, v: str | None) -> str | None:
+        if v is not None:
+            re.compile(v)
+        return v
+
+    _ip = field_validator("ip")(ExporterMatch._subnets.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("speed")
+    @classmethod
+    def _speed(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"(>=|<=|>|<|=)?\s*\d+", v.strip()):
+            raise ValueError(f"speed condition {v!r}: write e.g. '>=10000' (Mbit/s)")
+        return v
+
+
+class ExporterRule(ConfigModel):
+    match: ExporterMatch = Field(default_factory=ExporterMatch)
+    # Values may use the regex's groups: "$site" / "${1}".
+    set: dict[Literal["name", "group", "role", "site", "region", "tenant"], str] = Field(
+        default_factory=dict
+    )
+    action: Literal["continue", "stop", "reject"] = "continue"
+
+
+class InterfaceRule(ConfigModel):
+    match: InterfaceMatch = Field(default_factory=InterfaceMatch)
+    set: dict[Literal["name", "description", "connectivity", "provider", "boundary"], str] = Field(
+        default_factory=dict
+    )
+    action: Literal["continue", "stop", "reject"] = "continue"
+
+    @model_validator(mode="after")
+    def _boundary(self) -> InterfaceRule:
+        b = self.set.get("boundary")
+        if b is not None and b not in ("external", "internal", "undefined") and "$" not in b:
+            raise ValueError(f"boundary {b!r}: use external, internal or undefined")
+        return self
+
+
+class NetworkAttributes(ConfigModel):
+    name: str = ""
+    role: str = ""
+    site: str = ""
+    region: str = ""
+    tenant: str = ""
+    country: str = ""  # overrides GeoIP
+
+
+class GeoIPConfig(ConfigModel):
+    # MaxMind-format databases (GeoLite2/GeoIP2 or IPinfo); empty: not used.
+    asn_database: str = ""
+    geo_database: str = ""
 
 
 class OutletConfig(ConfigModel):
     http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8081"))
+    # Worker processes, each a member of the consumer group; more than partitions is refused at run time.
+    workers: int = Field(1, ge=1, le=256)
+    consumer_group: str = Field("flowweir-outlet", min_length=1)
+    # librdkafka session timeout; a rebalance after a crash waits for it.
+    session_timeout: Duration = 10.0
+    # A batch is inserted when it holds this many flows or is this old.
+    maximum_batch_size: int = Field(50_000, ge=1, le=10_000_000)
+    maximum_wait_time: Duration = 5.0
+    # ClickHouse failures: retries back off exponentially up to this interval, forever.
+    insert_backoff_max: Duration = 30.0
+    decoder: DecoderConfig = Field(default_factory=DecoderConfig)
+    # Where NetFlow/IPFIX templates and sampling rates are kept: redis (shared by all outlets,
+    # survives restarts and rebalances) or memory (this process only).
+    template_store: Literal["redis", "memory"] = "redis"
+    # Where exporter/interface names come from: the enrichment cache (Redis, filled by
+    # `flowweir enrich worker`), or nowhere (classifiers only).
+    metadata: Literal["enrich", "none"] = "enrich"
+    # Sampling rate per exporter subnet: override replaces what the exporter says,
+    # default applies when it says nothing. A flow still without a rate is rejected.
+    override_sampling_rate: dict[str, int] = Field(default_factory=dict)
+    default_sampling_rate: dict[str, int] = Field(default_factory=dict)
+    exporter_classifiers: list[ExporterRule] = Field(default_factory=list)
+    interface_classifiers: list[InterfaceRule] = Field(default_factory=list)
+    # Attributes of source/destination networks by subnet (longest prefix wins).
+    networks: dict[str, NetworkAttributes] = Field(default_factory=dict)
+    geoip: GeoIPConfig = Field(default_factory=GeoIPConfig)
+    # Where SrcAS/DstAS come from, in order: flow (as exported), flow-except-private
+    # (ignore private ASNs), geoip (ASN database).
+    asn_providers: list[Literal["flow", "flow-except-private", "geoip"]] = Field(
+        default_factory=lambda: ["flow", "geoip"]
+    )
+
+    _subnets = field_validator("override_sampling_rate", "default_sampling_rate", "networks")(
+        _check_subnets
+    )

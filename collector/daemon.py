@@ -1,0 +1,38 @@
+"""What every daemon's command line shares: load the configuration, run, report start-up errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from collector.config.root import Config, ConfigError, load_config
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", "-c", required=True, help="YAML configuration file")
+
+
+def load_or_report(path: str) -> Config | None:
+    """The configuration, or None after printing what is wrong (never a traceback)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return None
+
+
+def run_daemon(name: str, args: argparse.Namespace, factory: Callable[[Config, bool], Any]) -> int:
+    """Build the service from the configuration file and run it until SIGTERM."""
+    config = load_or_report(args.config)
+    if config is None:
+        return 1
+    service = factory(config, args.verbose)
+    try:
+        return int(service.run())
+    except OSError as exc:  # a port in use, a permission missing: the user's to fix
+        logging.getLogger(f"flowweir.{name}").error("cannot start the %s: %s", name, exc)
+        service.stop()
+        return 1

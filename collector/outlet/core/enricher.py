@@ -1,0 +1,269 @@
+"""Enrichment of a decoded batch: metadata, sampling rate, classifiers, networks, AS numbers.
+
+Work is done per distinct value, never per flow: distinct exporters, distinct
+(exporter, ifIndex, VLAN) interfaces and distinct addresses are found with
+NumPy, looked up or classified once (and cached), and spread back over the
+flows with the inverse indices.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from collector.metrics.stats import MetricDef, MetricSet, Stats
+from collector.outlet.config import OutletConfig
+from collector.outlet.core.classify import (
+    ExporterClassifier,
+    InterfaceClassifier,
+    address_text,
+    is_private_asn,
+)
+from collector.outlet.core.networks import NetworkLookup
+from collector.outlet.decoder.batch import FlowBatch
+from collector.schema.columns import COLUMNS, ENRICH_COLUMNS
+from enrich.config import SubnetMap
+
+log = logging.getLogger(__name__)
+
+P = "flowweir_outlet_core_"
+CORE_METRICS = MetricSet(
+    MetricDef(P + "flows_in", "Decoded flows entering enrichment.", "counter", ("exporter",)),
+    MetricDef(P + "flows_out", "Flows kept for ClickHouse.", "counter", ("exporter",)),
+    MetricDef(
+        P + "flows_rejected",
+        "Flows dropped, by reason: no_sampling_rate (fix the exporter or set default-sampling-rate), "
+        "classifier (a reject rule), metadata (missing with enrich.missing: reject).",
+        "counter",
+        ("exporter", "reason"),
+    ),
+)
+
+_BOUNDARY = {"": 0, "undefined": 0, "external": 1, "internal": 2}
+_EXPORTER_ATTRS = ("name", "group", "role", "site", "region", "tenant")
+_IF_ATTRS = ("name", "description", "connectivity", "provider")
+
+
+@dataclass
+class InterfaceInfo:
+    name: str = ""
+    description: str = ""
+    connectivity: str = ""
+    provider: str = ""
+    speed: int = 0
+    boundary: int = 0
+    rejected: bool = False  # by a classifier
+    missing: bool = False  # no metadata and enrich.missing: reject
+
+
+class Enricher:
+    def __init__(self, config: OutletConfig, stats: Stats, metadata: Any | None = None) -> None:
+        self.config = config
+        self.stats = stats
+        self.metadata = metadata  # enrich.client.MetadataClient, or None
+        self.exporter_rules = ExporterClassifier(config.exporter_classifiers)
+        self.interface_rules = InterfaceClassifier(config.interface_classifiers)
+        self.override = SubnetMap(config.override_sampling_rate)
+        self.default = SubnetMap(config.default_sampling_rate)
+        self.networks = NetworkLookup(config.networks, config.geoip)
+        self.asn_providers = config.asn_providers
+        self._seen_pairs: set[tuple[str, int]] = set()
+
+    def close(self) -> None:
+        self.networks.close()
+
+    # --- per distinct exporter -------------------------------------------------
+    def _exporter_fields(self, address: str) -> tuple[list[str], int, int, bool]:
+        """(attributes, override rate, default rate, rejected) of one exporter."""
+        attrs = dict.fromkeys(_EXPORTER_ATTRS, "")
+        if self.metadata is not None:
+            md = self.metadata.lookup(address, 0)
+            if md is not None and md.found:
+                e = md.exporter
+                attrs.update(
+                    name=e.name,
+                    group=e.group,
+                    role=e.role,
+                    site=e.site,
+                    region=e.region,
+                    tenant=e.tenant,
+                )
+        rejected = False
+        if self.exporter_rules:
+            c = self.exporter_rules.classify(address, attrs["name"] or address)
+            for k, v in c.values.items():
+                if not attrs.get(k):
+                    attrs[k] = v
+            rejected = c.rejected
+        return (
+            [attrs[a] for a in _EXPORTER_ATTRS],
+            self.override.lookup(address) or 0,
+            self.default.lookup(address) or 0,
+            rejected,
+        )
+
+    def _interface(
+        self, address: str, exporter_name: str, ifindex: int, vlan: int
+    ) -> InterfaceInfo:
+        info = InterfaceInfo()
+        if self.metadata is not None and ifindex:
+            md = self.metadata.lookup(address, ifindex)
+            if md is None:
+                info.missing = True
+            elif md.found:
+                i = md.interface
+                info = InterfaceInfo(
+                    i.name,
+                    i.description,
+                    i.connectivity,
+                    i.provider,
+                    i.speed,
+                    _BOUNDARY.get(i.boundary, 0),
+                )
+        if self.interface_rules:
+            c = self.interface_rules.classify(
+                address, exporter_name, info.name, info.description, info.speed, vlan
+            )
+            v = c.values
+            info.name = info.name or v.get("name", "")
+            info.description = info.description or v.get("description", "")
+            info.connectivity = v.get("connectivity", info.connectivity)
+            info.provider = v.get("provider", info.provider)
+            if "boundary" in v:
+                info.boundary = _BOUNDARY.get(v["boundary"], 0)
+            info.rejected = c.rejected
+        return info
+
+    def _prefetch(self, exporters: list[str], exp_idx: np.ndarray, ifindexes: np.ndarray) -> None:
+        """Ask the workers once for every new interface of the batch (one poll per exporter)."""
+        wanted: dict[str, set[int]] = {}
+        for e, i in zip(exp_idx.tolist(), ifindexes.tolist(), strict=True):
+            pair = (exporters[e], i)
+            if i and pair not in self._seen_pairs:
+                self._seen_pairs.add(pair)
+                wanted.setdefault(exporters[e], set()).add(i)
+        if len(self._seen_pairs) > 1_000_000:
+            self._seen_pairs.clear()
+        for exporter, ifs in wanted.items():
+            self.metadata.prefetch(exporter, sorted(ifs))  # type: ignore[union-attr]
+
+    # --- the batch --------------------------------------------------------------
+    def enrich(self, batch: FlowBatch) -> dict[str, np.ndarray]:
+        """All COLUMNS for the flows kept (rejected flows are counted and removed)."""
+        n = batch.n
+        cols: dict[str, np.ndarray] = dict(batch.columns)
+        if n == 0:
+            return {c.name: np.zeros(0, dtype=c.dtype) for c in COLUMNS}
+        keep = np.ones(n, dtype=bool)
+        reasons: list[tuple[np.ndarray, str]] = []
+
+        uniq_exp, exp_inv = np.unique(cols["ExporterAddress"], return_inverse=True)
+        exporters = [address_text(bytes(a)) for a in uniq_exp]
+        exp_rows = [self._exporter_fields(a) for a in exporters]
+        for j, attr in enumerate(_EXPORTER_ATTRS):
+            values = np.array([r[0][j] for r in exp_rows], dtype=object)
+            cols[f"Exporter{attr.capitalize()}"] = values[exp_inv]
+
+        # Sampling rate: override, else the exporter's, else the default; none is a rejection.
+        override = np.array([r[1] for r in exp_rows], dtype=np.uint64)[exp_inv]
+        default = np.array([r[2] for r in exp_rows], dtype=np.uint64)[exp_inv]
+        rate = cols["SamplingRate"].astype(np.uint64, copy=False)
+        rate = np.where(override > 0, override, np.where(rate == 0, default, rate))
+        cols["SamplingRate"] = rate
+        no_rate = rate == 0
+        if no_rate.any():
+            reasons.append((no_rate, "no_sampling_rate"))
+        exp_rejected = np.array([r[3] for r in exp_rows], dtype=bool)[exp_inv]
+        if exp_rejected.any():
+            reasons.append((exp_rejected, "classifier"))
+
+        exporter_names = cols["ExporterName"]
+        names_u = [r[0][0] for r in exp_rows]
+        for side, if_col, vlan_col in (("In", "InIf", "SrcVlan"), ("Out", "OutIf", "DstVlan")):
+            ifidx = cols[if_col].astype(np.uint64)
+            vlan = cols[vlan_col].astype(np.uint64) & 0xFFF
+            key = (exp_inv.astype(np.uint64) << np.uint64(44)) | (vlan << np.uint64(32)) | ifidx
+            uniq, inv = np.unique(key, return_inverse=True)
+            u_exp = (uniq >> np.uint64(44)).astype(np.int64)
+            u_vlan = ((uniq >> np.uint64(32)) & np.uint64(0xFFF)).astype(np.int64)
+            u_if = (uniq & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            if self.metadata is not None:
+                self._prefetch(exporters, u_exp, u_if)
+            infos = [
+                self._interface(exporters[e], names_u[e] or exporters[e], i, v)
+                for e, i, v in zip(u_exp.tolist(), u_if.tolist(), u_vlan.tolist(), strict=True)
+            ]
+            for attr in _IF_ATTRS:
+                cols[f"{side}If{attr.capitalize()}"] = np.array(
+                    [getattr(x, attr) for x in infos], dtype=object
+                )[inv]
+            cols[f"{side}IfSpeed"] = np.array([x.speed for x in infos], dtype=np.uint32)[inv]
+            cols[f"{side}IfBoundary"] = np.array([x.boundary for x in infos], dtype=np.uint8)[inv]
+            rejected = np.array([x.rejected for x in infos], dtype=bool)[inv]
+            if rejected.any():
+                reasons.append((rejected, "classifier"))
+            missing = np.array([x.missing for x in infos], dtype=bool)[inv]
+            if missing.any():
+                reasons.append((missing, "metadata"))
+        del exporter_names
+
+        self._networks_and_asn(cols, n)
+
+        for mask, reason in reasons:
+            newly = mask & keep
+            if newly.any():
+                self._count(
+                    exporters, exp_inv[newly], "flowweir_outlet_core_flows_rejected", reason
+                )
+            keep &= ~mask
+        self._count(exporters, exp_inv, "flowweir_outlet_core_flows_in")
+        if not keep.all():
+            cols = {k: v[keep] for k, v in cols.items()}
+            exp_inv = exp_inv[keep]
+        self._count(exporters, exp_inv, "flowweir_outlet_core_flows_out")
+        return cols
+
+    def _networks_and_asn(self, cols: dict[str, np.ndarray], n: int) -> None:
+        empty = np.full(n, "", dtype=object)
+        net = self.networks
+        for side in ("Src", "Dst"):
+            if net.enabled:
+                uniq, inv = np.unique(cols[f"{side}Addr"], return_inverse=True)
+                rows = [net.lookup(bytes(a)) for a in uniq]
+                for j, attr in enumerate(net.ATTRS):
+                    cols[f"{side}Net{attr}"] = np.array([r[j] for r in rows], dtype=object)[inv]
+                asn_u = np.array([r[-1] for r in rows], dtype=np.uint32)
+            else:
+                for attr in NetworkLookup.ATTRS:
+                    cols[f"{side}Net{attr}"] = empty
+                asn_u = None
+            asn = cols[f"{side}AS"].astype(np.uint32)
+            result = np.zeros(n, dtype=np.uint32)
+            for provider in self.asn_providers:
+                todo = result == 0
+                if not todo.any():
+                    break
+                if provider == "flow":
+                    result = np.where(todo, asn, result)
+                elif provider == "flow-except-private":
+                    public = (
+                        ~np.vectorize(is_private_asn, otypes=[bool])(asn) if n else asn.astype(bool)
+                    )
+                    result = np.where(todo & public, asn, result)
+                elif provider == "geoip" and asn_u is not None and net.has_asn:
+                    result = np.where(todo, asn_u[inv], result)
+            cols[f"{side}AS"] = result
+
+    def _count(
+        self, exporters: list[str], idx: np.ndarray, metric: str, reason: str | None = None
+    ) -> None:
+        counts = np.bincount(idx, minlength=len(exporters))
+        for e, c in zip(exporters, counts.tolist(), strict=True):
+            if c:
+                self.stats.inc(metric, (e, reason) if reason else (e,), c)
+
+
+ENRICH_COLUMN_NAMES = tuple(c.name for c in ENRICH_COLUMNS)

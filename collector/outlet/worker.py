@@ -1,0 +1,290 @@
+"""One outlet worker: a consumer-group member that decodes, enriches and inserts batches.
+
+Offsets are committed only after ClickHouse acknowledged the batch holding
+their flows. A revocation flushes first; if ClickHouse is down at that moment
+the batch is dropped from memory uncommitted, and the partition's next owner
+reads it again: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from collector.cli import setup_logging
+from collector.config.root import Config
+from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
+from collector.metrics.stats import Stats
+from collector.outlet.clickhouse.writer import ClickHouseWriter
+from collector.outlet.core.enricher import Enricher
+from collector.outlet.decoder import Decoder, MemoryTemplateStore, RedisTemplateStore
+from collector.outlet.metrics import OUTLET_METRICS
+from collector.schema.columns import COLUMNS
+
+log = logging.getLogger("flowweir.outlet.worker")
+
+DECODE_EVERY = 2000  # records fed to the decoder between two decode passes
+PUBLISH_INTERVAL = 0.5
+LAG_INTERVAL = 5.0
+SHUTDOWN_INSERT_TIMEOUT = 10.0  # seconds SIGTERM waits for ClickHouse to take the last batch
+P = "flowweir_outlet_kafka_"
+
+
+@dataclass
+class WorkerSpec:
+    index: int
+    config: Config
+    verbose: bool = False
+
+
+class OutletWorker:
+    def __init__(self, spec: WorkerSpec, metrics_queue: Any) -> None:
+        from confluent_kafka import Consumer
+
+        self.spec = spec
+        self.config = spec.config
+        self.out = spec.config.outlet
+        self.queue = metrics_queue
+        self.name = str(spec.index)
+        self.stats = Stats(OUTLET_METRICS)
+        self.stopping = False
+        store: Any = (
+            RedisTemplateStore.from_url(self.config.redis.url)
+            if self.out.template_store == "redis"
+            else MemoryTemplateStore()
+        )
+        self.decoder = Decoder(self.stats, store, self.out.decoder)
+        self.metadata = None
+        if self.out.metadata == "enrich":
+            from enrich.client import MetadataClient
+
+            self.metadata = MetadataClient(self.config.enrich, self.config.redis, self.stats)
+        self.enricher = Enricher(self.out, self.stats, self.metadata)
+        self.writer = ClickHouseWriter(
+            self.config.clickhouse, self.stats, self.out.insert_backoff_max
+        )
+        self.topic = topic_name(self.config.kafka.topic)
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": ",".join(self.config.kafka.brokers),
+                "group.id": self.out.consumer_group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": int(self.out.session_timeout * 1000),
+                "heartbeat.interval.ms": max(100, int(self.out.session_timeout * 1000 / 5)),
+                "max.poll.interval.ms": max(600_000, int(self.out.session_timeout * 2000)),
+                "error_cb": self._on_error,
+                **self.config.kafka.options,
+            }
+        )
+        self._logged: set[str] = set()
+        self._reset_batch()
+        self.assigned: list[Any] = []
+
+    # --- batch state -----------------------------------------------------------
+    def _reset_batch(self) -> None:
+        self.chunks: list[dict[str, np.ndarray]] = []
+        self.flows = 0
+        self.fed = 0
+        self.offsets: dict[int, int] = {}  # partition -> last offset in the batch
+        self.batch_started = time.monotonic()
+
+    def _on_error(self, err: Any) -> None:
+        text = f"Kafka: {err}"
+        if text not in self._logged and len(self._logged) < 100:
+            self._logged.add(text)
+            log.warning("%s (check kafka.brokers)", text)
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        self.assigned = list(partitions)
+        self.stats.set(P + "assigned_partitions", (self.name,), len(partitions))
+        log.info("worker %s assigned partitions %s", self.name, [p.partition for p in partitions])
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        self.stats.inc(P + "rebalances", (self.name,))
+        if not self.flush(deadline=time.monotonic() + max(2.0, self.out.session_timeout / 2)):
+            # ClickHouse is down: forget the batch; its offsets were never committed.
+            self.stats.inc(P + "discarded_records", (self.name,), self.fed)
+            log.warning(
+                "worker %s: ClickHouse down during a rebalance; %d records left to the next owner",
+                self.name,
+                self.fed,
+            )
+            self.decoder.flush()  # drop queued envelopes too
+            self._reset_batch()
+        self.assigned = []
+        self.stats.set(P + "assigned_partitions", (self.name,), 0)
+
+    # --- processing ------------------------------------------------------------
+    def decode_pending(self) -> None:
+        batch = self.decoder.flush()
+        if batch.n:
+            cols = self.enricher.enrich(batch)
+            n = len(cols["TimeReceived"])
+            if n:
+                self.chunks.append(cols)
+                self.flows += n
+
+    def flush(self, deadline: float | None = None) -> bool:
+        """Insert the batch, then commit its offsets. False if ClickHouse did not accept it in time."""
+        self.decode_pending()
+        if self.flows:
+            columns = {
+                c.name: (
+                    np.concatenate([ch[c.name] for ch in self.chunks])
+                    if len(self.chunks) > 1
+                    else self.chunks[0][c.name]
+                )
+                for c in COLUMNS
+            }
+
+            def should_stop() -> bool:
+                if deadline is not None:
+                    return time.monotonic() > deadline
+                return (
+                    self.stopping
+                )  # SIGTERM during an outage: stop retrying, leave it uncommitted
+
+            self._pause()
+            ok = self.writer.insert(columns, should_stop, self._idle)
+            self._resume()
+            if not ok:
+                return False
+        self.commit()
+        self._reset_batch()
+        return True
+
+    def _pause(self) -> None:
+        if self.assigned:
+            with contextlib.suppress(Exception):
+                self.consumer.pause(self.assigned)
+
+    def _resume(self) -> None:
+        if self.assigned:
+            with contextlib.suppress(Exception):
+                self.consumer.resume(self.assigned)
+
+    def _idle(self) -> None:
+        """While ClickHouse is down: stay in the group (paused partitions deliver nothing)."""
+        msgs = self.consumer.consume(100, timeout=0.2)
+        if msgs:  # cannot happen while paused; keep them rather than lose them
+            self._feed(msgs)
+        self.publish()
+
+    def commit(self) -> None:
+        if not self.offsets:
+            return
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = [TopicPartition(self.topic, p, o + 1) for p, o in self.offsets.items()]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.stats.inc(P + "commits", (self.name,))
+        except KafkaException as exc:
+            self.stats.inc(P + "commit_errors", (self.name,))
+            log.warning(
+                "worker %s: offset commit failed (%s); these flows may be inserted again",
+                self.name,
+                exc,
+            )
+
+    def _feed(self, msgs: list[Any]) -> None:
+        feed = self.decoder.feed
+        corrupt = 0
+        for msg in msgs:
+            if msg.error() is not None:
+                self._on_error(msg.error())
+                continue
+            self.offsets[msg.partition()] = msg.offset()
+            try:
+                feed(decode_envelope(msg.value()))
+            except EnvelopeError as exc:
+                corrupt += 1
+                self._on_error(f"skipping a record that is not a flowweir envelope ({exc})")
+            self.fed += 1
+        if corrupt:
+            self.stats.inc(P + "corrupt_records", (self.name,), corrupt)
+        self.stats.inc(P + "records", (self.name,), len(msgs))
+
+    def publish(self) -> None:
+        if self.metadata is not None:
+            self.metadata.flush_stats()
+        self.stats.set(P + "uncommitted_records", (self.name,), self.fed)
+        self.queue.put((f"worker-{self.name}", self.stats.snapshot()))
+
+    def _update_lag(self) -> None:
+        for tp in self.assigned:
+            try:
+                low, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                pos = self.consumer.position([tp])[0].offset
+            except Exception:
+                continue
+            if pos >= 0:
+                self.stats.set(
+                    P + "consumer_lag_records", (self.name, str(tp.partition)), max(0, high - pos)
+                )
+
+    def run(self) -> int:
+        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        next_publish = next_lag = time.monotonic()
+        since_decode = 0
+        max_wait = self.out.maximum_wait_time
+        max_size = self.out.maximum_batch_size
+        while not self.stopping:
+            msgs = self.consumer.consume(1000, timeout=0.1)
+            if msgs:
+                self._feed(msgs)
+                since_decode += len(msgs)
+                if since_decode >= DECODE_EVERY:
+                    self.decode_pending()
+                    since_decode = 0
+            now = time.monotonic()
+            if self.flows >= max_size or (self.fed and now - self.batch_started >= max_wait):
+                self.flush()
+                since_decode = 0
+            elif not self.fed:
+                self.batch_started = now
+            if now >= next_publish:
+                self.publish()
+                next_publish = now + PUBLISH_INTERVAL
+            if now >= next_lag:
+                self._update_lag()
+                next_lag = now + LAG_INTERVAL
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        ok = self.flush(deadline=time.monotonic() + SHUTDOWN_INSERT_TIMEOUT)
+        if not ok:
+            log.error(
+                "worker %s: stopping with an uncommitted batch (ClickHouse down); it will be read again",
+                self.name,
+            )
+        self.consumer.close()  # leaves the group: partitions move at once
+        self.writer.close()
+        self.enricher.close()
+        if self.metadata is not None:
+            self.metadata.close()
+        self.publish()
+        return 0
+
+
+def worker_main(spec: WorkerSpec, metrics_queue: Any) -> None:
+    setup_logging(spec.verbose)
+    worker = OutletWorker(spec, metrics_queue)
+
+    def stop(_signum: int, _frame: object) -> None:
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = worker.run()
+    metrics_queue.close()
+    metrics_queue.join_thread()
+    raise SystemExit(code)
