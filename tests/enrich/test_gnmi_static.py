@@ -155,3 +155,62 @@ def test_static_provider_waits_for_remote_sources(deploy, http_source):
     # The first polls found the provider not ready and were retried, not answered "missing".
     assert worker_metric(d, "flowweir_enrich_worker_refreshes", ("not-ready",)) >= 1
     assert worker_metric(d, "flowweir_enrich_provider_errors", ("static", "http")) >= 1
+
+
+def self_signed(tmp_path):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gnmi-target")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (tmp_path / "ca.pem").write_bytes(cert_pem)
+    return key_pem, cert_pem, str(tmp_path / "ca.pem")
+
+
+def test_gnmi_over_tls(tmp_path):
+    from enrich.config import GNMIConfig
+    from enrich.providers.gnmi import GNMIProvider
+    from tests.enrich.gnmi_target import GNMITarget, openconfig_tree
+
+    key_pem, cert_pem, ca = self_signed(tmp_path)
+    target = GNMITarget(openconfig_tree("tls-router", GNMI_INTERFACES), tls=(key_pem, cert_pem))
+    target.start()
+    try:
+        provider = GNMIProvider(
+            GNMIConfig.model_validate(
+                {"timeout": 2, "tls": {"ca-file": ca}, "ports": {"127.0.0.1": target.port}}
+            )
+        )
+        answer = provider.query("127.0.0.1", {1})
+        assert answer is not None and answer.exporter is not None
+        assert answer.exporter.name == "tls-router"
+        assert answer.interfaces[1] is not None and answer.interfaces[1].name == "Ethernet1"
+    finally:
+        target.stop()
