@@ -56,7 +56,8 @@ class DriverExecutor:
             return list(self.client.execute(sql))
         except (errors.NetworkError, errors.SocketTimeoutError, OSError, EOFError) as exc:
             self.client.disconnect()
-            raise ClickHouseUnreachable(f"ClickHouse {self.name}: {exc}") from None
+            reason = str(getattr(exc, "message", "") or exc or type(exc).__name__)
+            raise ClickHouseUnreachable(f"ClickHouse {self.name} unreachable ({reason})") from None
 
     def close(self) -> None:
         self.client.disconnect()
