@@ -47,6 +47,10 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
     # Without the breaker every refresh (every 300 ms by beat, plus every lookup miss) would
     # reach the agent; with it: `failures` polls, then one probe per cool-down.
     bound = failures + run_for / cool_down + 2
+    print(
+        f"dead agent: {dead.count} requests in {run_for}s (bound {bound:.0f}), "
+        f"{lookups} lookups, longest {longest * 1000:.0f} ms"
+    )
     assert 1 <= dead.count <= bound, (dead.count, bound)
     assert worker_metric(d, "flowweir_enrich_breaker_opens") >= 1
     assert worker_metric(d, "flowweir_enrich_breaker_skips") >= 1
