@@ -33,6 +33,8 @@ def setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
     )
+    # The ClickHouse driver logs connection failures with tracebacks; we log one clear line instead.
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
 
 
 def _load(module_name: str):  # type: ignore[no-untyped-def]
