@@ -136,6 +136,14 @@ class Table:
             out += f" ORDER BY ({', '.join(self.order_by)})"
         return out
 
+    def identity_sql(self) -> str:
+        """What must not change under an existing table (rollups extend their sorting key)."""
+        if not self.sort_all_dimensions:
+            return self.shape_sql()
+        return Table(
+            self.name, (), self.engine, self.partition_by, primary_key=self.primary_key
+        ).shape_sql()
+
     def create_sql(self, database: str) -> str:
         cols = ",\n    ".join(c.sql() for c in self.columns)
         out = f"CREATE TABLE IF NOT EXISTS {database}.{self.name}\n(\n    {cols}\n)\n{self.shape_sql()}"

@@ -139,7 +139,7 @@ class Migrator:
         for table in schema.tables:
             if table.name not in engines:
                 self._apply(report, table.create_sql(db))
-                self._record(report, f"table:{table.name}", digest(table.shape_sql()))
+                self._record(report, f"table:{table.name}", digest(table.identity_sql()))
                 if dialect.ttl:
                     self._record(report, f"ttl:{table.name}", digest(table.ttl))
             else:
@@ -217,14 +217,14 @@ class Migrator:
 
     def _check_shape(self, report: MigrationReport, table: Table, recorded: dict[str, str]) -> None:
         key = f"table:{table.name}"
-        shape = digest(table.shape_sql())
+        shape = digest(table.identity_sql())
         if key not in recorded:
             self._record(report, key, shape)
         elif recorded[key] != shape:
             self._warn(
                 report,
                 f"{table.name} was created with another engine, partitioning or sorting key than "
-                f"the configuration now gives ({table.shape_sql()}); existing tables keep theirs "
+                f"the configuration now gives ({table.identity_sql()}); existing tables keep theirs "
                 "(rename the table and migrate again to apply it, then copy the rows over)",
             )
 
