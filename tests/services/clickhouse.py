@@ -75,6 +75,21 @@ class ClickHouseServer(Service):
 
         return Client(host="127.0.0.1", port=self.tcp_port, database=database)
 
+    def kill(self) -> None:
+        """Stop the server abruptly (data directory kept); `restart()` brings it back on the same ports."""
+        import os
+        import signal
+
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def restart(self) -> None:
+        binary = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
+        self._log.close()
+        self._spawn([binary, f"--config-file={self.dir / 'config.xml'}"])
+        wait_for(lambda: tcp_open(self.tcp_port), 30, f"clickhouse restart\n{self.log_tail()}")
+
     def pause(self) -> None:
         """Stop the server process (SIGSTOP) to simulate an outage; resume() continues it."""
         import os
