@@ -88,13 +88,13 @@ class Orchestrator:
         """(Re)load a configuration: every server is migrated again at the next step."""
         self.config = config
         self.settings = schema_settings(config)
-        old = self.servers
+        for state in self.servers.values():  # credentials or timeouts may have changed
+            close = getattr(state.executor, "close", None)
+            if close is not None:
+                close()
         self.servers = {
-            s: old[s] if s in old else ServerState(self._executor_factory(s))
-            for s in config.clickhouse.servers
+            s: ServerState(self._executor_factory(s)) for s in config.clickhouse.servers
         }
-        for state in self.servers.values():
-            state.ready = False
         self.topic = None
         self.topic_ready = not self.manage_topic
 
