@@ -150,10 +150,11 @@ class Orchestrator:
     def _fail(self, server: str, kind: str, message: str, fix: str) -> None:
         state = self.servers[server]
         state.ready = False
-        state.error = message + (f"; {fix}" if fix else "")
+        error = message + (f"; {fix}" if fix else "")
+        _log_once(state.error, error)
+        state.error = error
         self.stats.inc(m.ERRORS, ("clickhouse", kind))
         self.stats.set(m.SCHEMA_READY, (server,), 0)
-        log.error("%s", state.error)
 
     def ensure_topic(self) -> bool:
         try:
@@ -161,18 +162,20 @@ class Orchestrator:
                 self.topic = self._topic_factory()
             report = self.topic.ensure()
         except KafkaUnreachable as exc:
-            self.topic_error = f"{exc}; check kafka.brokers and that the brokers run"
+            error = f"{exc}; check kafka.brokers and that the brokers run"
+            _log_once(self.topic_error, error)
+            self.topic_error = error
             self.stats.inc(m.ERRORS, ("kafka", "unreachable"))
-            log.error("%s", self.topic_error)
             return False
         except Exception as exc:
-            self.topic_error = (
+            error = (
                 f"Kafka {','.join(self.config.kafka.brokers)} refused topic "
                 f"{self.config.kafka.topic}: {_kafka_error(exc)}; check kafka.partitions, "
                 "kafka.replication-factor and kafka.topic-config"
             )
+            _log_once(self.topic_error, error)
+            self.topic_error = error
             self.stats.inc(m.ERRORS, ("kafka", "server"))
-            log.error("%s", self.topic_error)
             log.debug("topic check failed", exc_info=True)
             return False
         if report.created:
@@ -183,6 +186,8 @@ class Orchestrator:
             self.stats.inc(m.TOPIC_CHANGES, ("config",))
         self.stats.set(m.TOPIC_PARTITIONS, (), report.partitions)
         self.stats.set(m.TOPIC_READY, (), 1)
+        if self.topic_error and self.topic_error != "not checked yet":
+            log.info("kafka: topic %s ready (%d partitions)", report.topic, report.partitions)
         self.topic_ready = True
         self.topic_error = ""
         return True
@@ -258,7 +263,7 @@ class Orchestrator:
             if left <= 0 or stop.is_set():
                 return False
             wait = min(delay, left)
-            log.info("retrying %s in %.1fs", ", ".join(self.pending()), wait)
+            log.debug("retrying %s in %.1fs", ", ".join(self.pending()), wait)
             if stop.wait(wait):
                 return False
             delay = min(delay * 2, self.config.orchestrator.retry_max_interval)
@@ -293,9 +298,17 @@ class Orchestrator:
                 wait = max(0.0, next_retention - time.monotonic())
             else:
                 wait = delay
-                log.info("retrying %s in %.0fs", ", ".join(self.pending()), wait)
+                log.debug("retrying %s in %.0fs", ", ".join(self.pending()), wait)
                 delay = min(delay * 2, self.config.orchestrator.retry_max_interval)
             wake.wait(wait)
+
+
+def _log_once(previous: str, error: str) -> None:
+    """An error is logged when it appears or changes; while it lasts, retries are quiet."""
+    if error != previous:
+        log.error("%s (retrying with backoff)", error)
+    else:
+        log.debug("still: %s", error)
 
 
 def _kafka_error(exc: Exception) -> str:

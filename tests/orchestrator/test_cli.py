@@ -161,3 +161,52 @@ def test_daemon_serves_metrics_reloads_and_stops(tmp_path, clickhouse_server, ka
     output = proc.stdout.read() if proc.stdout else ""
     assert "Traceback" not in output
     assert "orchestrator stopped" in output
+
+
+def test_daemon_waits_for_clickhouse(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ClickHouse down at start: one clear line, quiet retries, migrated once it is up."""
+    from tests.services.clickhouse import ClickHouseServer
+
+    server = ClickHouseServer()  # ports chosen, not started yet
+    port = free_port()
+    config = _write_config(
+        tmp_path / "flowweir.yaml",
+        server.address,
+        "127.0.0.1:1",
+        "late",
+        **{"http": f"{{listen: '127.0.0.1:{port}'}}", "retry-max-interval": "1s"},
+    )
+    proc = subprocess.Popen(
+        [*_flowweir("--config", str(config), "--no-kafka")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}/api/v0/orchestrator"
+    try:
+        wait_for(lambda: _get(f"{base}/healthcheck")[0] == 503, 30, "unhealthy orchestrator")
+        health = json.loads(_get(f"{base}/healthcheck")[1])
+        assert "unreachable" in health["clickhouse"][server.address]
+        wait_for(
+            lambda: (
+                'errors_total{component="clickhouse",kind="unreachable"} 3.0'
+                in _get(f"{base}/metrics")[1].decode()
+            ),
+            30,
+            "three failed attempts",
+        )
+        with server:
+            wait_for(lambda: _get(f"{base}/healthcheck")[0] == 200, 60, "healthy orchestrator")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = proc.stdout.read() if proc.stdout else ""
+    assert "Traceback" not in output
+    unreachable = [line for line in output.splitlines() if "unreachable" in line]
+    assert len(unreachable) == 1, output  # retries do not repeat the message
+    assert "clickhouse.servers" in unreachable[0]
+    assert "schema migrated" in output
