@@ -30,6 +30,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="apply the topic and schema once, run one retention pass, then exit",
     )
     parser.add_argument(
+        "--print-ddl",
+        choices=["legacy", "modern"],
+        help="print the schema's SQL for that server dialect and exit (connects to nothing)",
+    )
+    parser.add_argument(
         "--no-kafka",
         action="store_true",
         help="leave the Kafka topic alone (ClickHouse schema and retention only)",
@@ -48,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 1
+    if args.print_ddl:
+        print_ddl(config, args.print_ddl)
+        return 0
     # clickhouse-driver logs a traceback for every refused connection; we log one line instead.
     logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
     stats = Stats(METRICS)
@@ -71,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         if orchestrator.run_once(config.orchestrator.startup_timeout, stop):
             return 0
         if stop.is_set():
-            return 0
+            print("orchestrator: stopped before the schema and topic were ready", file=sys.stderr)
+            return 1
         print(
             f"orchestrator: gave up after {config.orchestrator.startup_timeout}s "
             "(orchestrator.startup-timeout):",
@@ -117,3 +126,19 @@ def run(args: argparse.Namespace) -> int:
         server.stop()
     log.info("orchestrator stopped")
     return 0
+
+
+def print_ddl(config: Config, dialect_name: str) -> None:
+    from collector.orchestrator.root import schema_settings
+    from collector.schema.ddl import build_schema
+    from collector.schema.dialect import LEGACY, MODERN
+
+    schema = build_schema(schema_settings(config), MODERN if dialect_name == "modern" else LEGACY)
+    db = schema.database
+    statements = [f"CREATE DATABASE IF NOT EXISTS {db}"]
+    statements += [t.create_sql(db) for t in schema.tables]
+    if dialect_name == "modern":
+        for spec in schema.dictionaries:
+            statements += list(schema.dictionary_sql(spec))
+    statements += [v.create_sql(db) for v in schema.views]
+    sys.stdout.write("".join(f"{s};\n\n" for s in statements))

@@ -210,3 +210,21 @@ def test_daemon_waits_for_clickhouse(tmp_path) -> None:  # type: ignore[no-untyp
     assert len(unreachable) == 1, output  # retries do not repeat the message
     assert "clickhouse.servers" in unreachable[0]
     assert "schema migrated" in output
+
+
+def test_print_ddl_runs_in_chdb(tmp_path, chdb_executor) -> None:  # type: ignore[no-untyped-def]
+    db = f"ddl{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "flowweir.yaml"
+    config.write_text(f"clickhouse: {{database: {db}}}\n")
+    run = subprocess.run(
+        _flowweir("--config", str(config), "--print-ddl", "modern"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    for statement in filter(None, (s.strip() for s in run.stdout.split(";\n\n"))):
+        chdb_executor.query(statement)
+    tables = {r[0] for r in chdb_executor.query(f"SHOW TABLES FROM {db}")}
+    assert {"flows_raw", "flows", "flows_1h0m0s", "exporters", "flows_raw_flows_mv"} <= tables
