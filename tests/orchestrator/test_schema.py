@@ -165,3 +165,21 @@ def test_view_recreated_when_its_select_changes(backend: Backend) -> None:
     report = migrator.migrate()
     assert [s.split()[0] for s in report.statements if "INSERT" not in s] == ["DROP", "CREATE"]
     assert backend.scalar(f"SELECT sum(Bytes) FROM {backend.database}.flows_1m0s") == 5
+
+
+def test_modern_ttl_enforces_and_follows_retention(modern: Backend) -> None:
+    migrator = modern.migrator(partition_interval=3600, retention=2 * 86400)
+    migrator.migrate()
+    now = time.time()
+    modern.insert([flow(now - 3 * 86400, Bytes=1, Packets=1), flow(now - 60, Bytes=10, Packets=1)])
+    db = modern.database
+    modern.executor.query(f"OPTIMIZE TABLE {db}.flows FINAL")
+    assert modern.scalar(f"SELECT sum(Bytes) FROM {db}.flows") == 10
+    # The timer leaves TTL-managed tables alone.
+    schema = migrator.schema(migrator_dialect(modern))
+    assert drop_expired_partitions(modern.executor, schema, now) == []
+    report = modern.migrator(partition_interval=3600, retention=86400).migrate()
+    assert [s for s in report.statements if "TTL" in s] == [
+        f"ALTER TABLE {db}.flows MODIFY TTL TimeReceived + toIntervalSecond(86400)"
+    ]
+    assert "toIntervalSecond(86400)" in str(modern.scalar(f"SHOW CREATE TABLE {db}.flows"))
