@@ -208,6 +208,12 @@ class Schema:
         return data, dictionary
 
 
+def insert_statement(database: str, columns: tuple[Column, ...] = COLUMNS) -> str:
+    """What the outlet sends (clickhouse-driver, data after it): every column, in COLUMNS order."""
+    names = ", ".join(f"`{c.name}`" for c in columns)
+    return f"INSERT INTO {database}.{RAW_TABLE} ({names}) VALUES"
+
+
 def sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from collector.schema.columns import COLUMNS, Column
-from collector.schema.ddl import SchemaSettings
+from collector.schema.ddl import SchemaSettings, insert_statement
 from collector.schema.executor import ChdbExecutor, DriverExecutor, Executor
 from collector.schema.migrate import Migrator
 
@@ -87,7 +87,7 @@ class Backend:
                 ]
                 for r in rows
             ]
-            self.client.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES", data)
+            self.client.execute(insert_statement(self.database, columns), data)
         else:
             values = ", ".join(
                 "(" + ", ".join(_literal(c, r[c.name]) for c in columns) + ")" for r in rows
