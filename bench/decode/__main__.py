@@ -94,7 +94,7 @@ def sflow_datagrams(count: int, samples: int = 6, seed: int = 2) -> list[bytes]:
 
 def _cpu_rate(run: Callable[[], int], seconds: float) -> tuple[float, int]:
     """Median items per CPU second of this process over repeated runs for about `seconds`."""
-    rates = []
+    rates: list[float] = []
     items = 0
     begin = time.process_time()
     while time.process_time() - begin < seconds or len(rates) < 3:

@@ -81,7 +81,7 @@ class FlowBatch:
     def to_rows(self) -> list[dict[str, Any]]:
         """One dict per flow, JSON-ready: addresses as text, MACs as aa:bb:.., arrays as lists."""
         names = list(COLUMN_DTYPES)
-        lists = []
+        lists: list[list[Any]] = []
         for name in names:
             col = self.columns[name]
             if name in ADDRESS_COLUMNS:

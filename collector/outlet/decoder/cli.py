@@ -49,10 +49,8 @@ def run(args: argparse.Namespace) -> int:
         out.write("\t".join(columns) + "\n")
     try:
         for path in args.files:
-            fed = 0
-            for env in envelopes(path, _TS[args.timestamp_source]):
+            for fed, env in enumerate(envelopes(path, _TS[args.timestamp_source]), 1):
                 decoder.feed(env)
-                fed += 1
                 if fed % 1000 == 0:
                     _print(decoder.flush(), columns, args.format, out)
             _print(decoder.flush(), columns, args.format, out)
@@ -66,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(
             f"flowweir decode: {int(failed)} datagrams or sets could not be decoded "
-            "(see the errors counters; a missing template is the usual cause)",
+            "(truncated, unknown version or bad length)",
+            file=sys.stderr,
+        )
+    if decoder.pending():
+        print(
+            f"flowweir decode: {decoder.pending()} data sets wait for a template that never "
+            "came; give the capture holding the templates first",
             file=sys.stderr,
         )
     return 0

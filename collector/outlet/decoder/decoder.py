@@ -81,6 +81,10 @@ class Decoder:
         self.stats.set(m.PENDING_FLOWSETS, (), self.netflow.pending_count())
         return FlowBatch.from_chunks(chunks)
 
+    def pending(self) -> int:
+        """Data sets kept because their template has not been seen yet."""
+        return self.netflow.pending_count()
+
     def decode(self, envelopes: Iterable[Envelope]) -> FlowBatch:
         for env in envelopes:
             self.feed(env)

@@ -537,7 +537,11 @@ class NetflowDecoder:
         return np.repeat(np.array(values, dtype=dtype), counts)
 
     def _times(
-        self, comp: Compiled, arr: np.ndarray, parts: list[tuple[Any, ...]], counts: np.ndarray | None
+        self,
+        comp: Compiled,
+        arr: np.ndarray,
+        parts: list[tuple[Any, ...]],
+        counts: np.ndarray | None,
     ) -> Any:
         times = tuple(p[2] for p in parts)
         base = self._per_row(times, counts, np.uint32)

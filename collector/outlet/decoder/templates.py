@@ -175,7 +175,7 @@ class Compiled:
     def address(self, arr: np.ndarray, ie: int) -> tuple[np.ndarray, np.ndarray]:
         """(S16 addresses, rows where the raw value is all zero)."""
         raw = arr[f"f{ie}"]
-        zero = ~raw.any(axis=1)
+        zero = np.asarray(~raw.any(axis=1))
         return (ipv4_to_s16(raw) if raw.shape[1] == 4 else ipv6_to_s16(raw)), zero
 
     def columns(self, arr: np.ndarray) -> dict[str, Any]:

@@ -118,7 +118,9 @@ def tshark_records(paths: list[Path], port: int | None = None, warm: bool = Fals
             if proto.get("name") == "cflow":
                 for el in proto.iter("field"):
                     show = el.get("show", "")
-                    if el.get("name") == "" and (show.startswith("Flow ") or show.startswith("pdu ")):
+                    if el.get("name") == "" and (
+                        show.startswith("Flow ") or show.startswith("pdu ")
+                    ):
                         rec = _collect(el, _CFLOW)
                         if rec:
                             records.append(rec)

@@ -7,6 +7,7 @@ import struct
 import pytest
 import redis
 
+from collector.kafka.envelope import address_to_bytes as store_key
 from collector.metrics.stats import Stats
 from collector.outlet.decoder import (
     METRICS,
@@ -17,7 +18,6 @@ from collector.outlet.decoder import (
     decode_datagrams,
     make_envelope,
 )
-from collector.kafka.envelope import address_to_bytes as store_key
 from collector.outlet.decoder.pcap import read_udp
 from tests.outlet.decoder.helpers import NETFLOW, decode_files, netflow_paths
 
