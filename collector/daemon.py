@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -36,3 +37,13 @@ def run_daemon(name: str, args: argparse.Namespace, factory: Callable[[Config, b
         logging.getLogger(f"flowweir.{name}").error("cannot start the %s: %s", name, exc)
         service.stop()
         return 1
+
+
+def exit_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this worker process when its parent dies (PR_SET_PDEATHSIG),
+    so a killed daemon never leaves orphan workers behind: they flush and stop."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.cli import setup_logging
+from collector.daemon import exit_with_parent
 from collector.config.shared import KafkaConfig
 from collector.inlet.config import InletConfig, InputConfig
 from collector.inlet.metrics import INLET_METRICS
@@ -171,6 +172,7 @@ class Worker:
 def worker_main(spec: WorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
     setup_logging(spec.verbose)
+    exit_with_parent()
     sock.setblocking(True)
     sock.setsockopt(
         socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, int(RECEIVE_TIMEOUT * 1e6))

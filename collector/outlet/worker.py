@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from collector.cli import setup_logging
+from collector.daemon import exit_with_parent
 from collector.config.root import Config
 from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
 from collector.metrics.stats import Stats
@@ -277,6 +278,7 @@ class OutletWorker:
 
 def worker_main(spec: WorkerSpec, metrics_queue: Any) -> None:
     setup_logging(spec.verbose)
+    exit_with_parent()
     worker = OutletWorker(spec, metrics_queue)
 
     def stop(_signum: int, _frame: object) -> None:

@@ -58,7 +58,11 @@ class Daemon:
             *self.args,
         ]
         self.proc = subprocess.Popen(
-            argv, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            start_new_session=True,
         )
         if wait:
             wait_for(
@@ -122,6 +126,12 @@ class Daemon:
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
+
+    def kill_all(self) -> None:
+        """SIGKILL the daemon and every process it started (a crash, not a shutdown)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def wait(self, timeout: float = 30) -> int:
         assert self.proc is not None

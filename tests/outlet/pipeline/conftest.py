@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import uuid
@@ -91,10 +92,8 @@ class Pipeline:
         def check() -> bool:
             return self.count(table) >= expected
 
-        try:
+        with contextlib.suppress(TimeoutError):
             wait_for(check, timeout, f"{expected} rows in {table}", interval=0.5)
-        except TimeoutError:
-            pass
         return self.count(table)
 
     def count(self, table: str) -> int:

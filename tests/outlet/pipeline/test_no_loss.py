@@ -58,7 +58,6 @@ def test_sigkill_mid_batch_loses_nothing(pipeline):
     stream = Stream(pipeline.port)
     stream.start()
     time.sleep(4)
-    assert outlet.proc.poll() is None, outlet.log()
     outlet.kill_all()  # parent and workers, in the middle of a batch
     time.sleep(2)
     restarted = pipeline.outlet(**{"maximum-wait-time": 3})
