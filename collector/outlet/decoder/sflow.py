@@ -33,6 +33,7 @@ _DISCARD_CODES = {257: 137, 258: 129, 260: 139, 261: 138, 262: 133, 0: 131, 1: 1
 class SflowDecoder:
     def __init__(self, counters: Counters) -> None:
         self.c = counters
+        self.layouts: dict[tuple[int, int, bytes], tuple[Any, int, int]] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -72,6 +73,7 @@ class SflowDecoder:
         dg = len(self.dg_exporter)
         base = self.base
         rows = self.rows
+        layouts = self.layouts
         first_row = len(rows)
         for _ in range(nsamples):
             if p + 8 > end:
@@ -92,14 +94,31 @@ class SflowDecoder:
             if r > p:
                 c.error(exporter, m.BAD_LENGTH)
                 continue
+            # Samples of one agent mostly share a layout (same records, same lengths): known
+            # layouts skip the record walk, after checking every record header is the same.
+            key = (fmt, slen, buf[r - 4 : r + 8])
+            layout = layouts.get(key)
+            if layout is not None:
+                checks, raw_rel, sw_rel = layout
+                for off, header in checks:
+                    if buf[q + off : q + off + 8] != header:
+                        break
+                else:
+                    rows.append(
+                        (base + q, expanded, dg, base + q + raw_rel if raw_rel >= 0 else -1,
+                         base + q + sw_rel if sw_rel >= 0 else -1)
+                    )  # fmt: skip
+                    continue
             nrec = _I.unpack_from(buf, r - 4)[0]
             raw = sw = -1
             row = len(rows)
             ok = True
+            headers = []
             for _ in range(nrec):
                 if r + 8 > p:
                     ok = False
                     break
+                headers.append(r - q)
                 rfmt, rlen = _II.unpack_from(buf, r)
                 rd = r + 8
                 r = rd + rlen
@@ -126,6 +145,14 @@ class SflowDecoder:
                     self.extras.pop()
                 continue
             rows.append((base + q, expanded, dg, raw, sw))
+            if not self.extras or self.extras[-1][0] != row:  # no per-row Python parsing
+                if len(layouts) >= 4096:
+                    layouts.clear()
+                layouts[key] = (
+                    tuple((off, buf[q + off : q + off + 8]) for off in headers[1:]),
+                    raw - base - q if raw >= 0 else -1,
+                    sw - base - q if sw >= 0 else -1,
+                )
         c.datagram(exporter, 5)
         if len(rows) == first_row:
             return
@@ -198,7 +225,10 @@ class SflowDecoder:
         """Parse Ethernet/802.1Q/QinQ/MPLS/IPv4/IPv6/TCP/UDP/ICMP of all raw headers at once."""
         n = len(raw)
         proto = np.where(has_raw, be32(raw), 0)
-        hlen = np.minimum(np.where(has_raw, be32(raw + 12), 0), WINDOW)
+        # the sampled header never extends past its record (checked here for the whole batch)
+        room = np.where(has_raw, be32(raw - 4).astype(np.int64) - 16, 0)
+        hlen = np.minimum(np.minimum(np.where(has_raw, be32(raw + 12), 0), room), WINDOW)
+        hlen = np.maximum(hlen, 0)
         span = np.arange(WINDOW)
         hdr = u[(raw + 16)[:, None] + span]
         hdr = np.where(span < hlen[:, None], hdr, 0).astype(np.uint8)
@@ -307,8 +337,9 @@ class SflowDecoder:
 
 def parse_frames(frames: list[bytes]) -> dict[str, Any]:
     """Columns from Ethernet frames (IPFIX dataLinkFrameSection), with the sFlow header parser."""
-    records = [struct.pack("!IIII", 1, len(f), 0, len(f)) + f for f in frames]
-    offsets = np.cumsum([0] + [len(r) for r in records[:-1]], dtype=np.int64)
+    # each frame as an sFlow raw header record: length word, then protocol 1 (Ethernet)
+    records = [struct.pack("!IIIII", 16 + len(f), 1, len(f), 0, len(f)) + f for f in frames]
+    offsets = np.cumsum([4] + [len(r) for r in records[:-1]], dtype=np.int64)
     u = np.frombuffer(b"".join(records) + b"\0" * (WINDOW + 64), dtype=np.uint8)
     r4 = np.arange(4)
 
