@@ -25,6 +25,7 @@ class Daemon:
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         prefix: tuple[str, ...] = (),
+        subcommand: str = "",
     ) -> None:
         self.service = service
         self.config = config
@@ -39,6 +40,7 @@ class Daemon:
         self.args = args
         self.env = env or {}
         self.prefix = prefix
+        self.subcommand = (subcommand,) if subcommand else ()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "daemon.log"
 
@@ -53,6 +55,7 @@ class Daemon:
             "-m",
             "collector.cli",
             self.service,
+            *self.subcommand,
             "--config",
             str(self.config_path),
             *self.args,

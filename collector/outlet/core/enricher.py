@@ -76,11 +76,15 @@ class Enricher:
         self.networks.close()
 
     # --- per distinct exporter -------------------------------------------------
-    def _exporter_fields(self, address: str) -> tuple[list[str], int, int, bool]:
-        """(attributes, override rate, default rate, rejected) of one exporter."""
+    def _exporter_fields(self, address: str, ifindex: int) -> tuple[list[str], int, int, bool]:
+        """(attributes, override rate, default rate, rejected) of one exporter.
+
+        The exporter record comes with any of its interfaces' answers: `ifindex` is one
+        the batch uses, so the interface lookup that follows is served from the local cache.
+        """
         attrs = dict.fromkeys(_EXPORTER_ATTRS, "")
         if self.metadata is not None:
-            md = self.metadata.lookup(address, 0)
+            md = self.metadata.lookup(address, ifindex)
             if md is not None and md.found:
                 e = md.exporter
                 attrs.update(
@@ -160,9 +164,14 @@ class Enricher:
         keep = np.ones(n, dtype=bool)
         reasons: list[tuple[np.ndarray, str]] = []
 
-        uniq_exp, exp_inv = np.unique(cols["ExporterAddress"], return_inverse=True)
+        uniq_exp, first, exp_inv = np.unique(
+            cols["ExporterAddress"], return_index=True, return_inverse=True
+        )
         exporters = [address_text(bytes(a)) for a in uniq_exp]
-        exp_rows = [self._exporter_fields(a) for a in exporters]
+        probe = np.where(
+            cols["InIf"][first] != 0, cols["InIf"][first], cols["OutIf"][first]
+        ).tolist()
+        exp_rows = [self._exporter_fields(a, i) for a, i in zip(exporters, probe, strict=True)]
         for j, attr in enumerate(_EXPORTER_ATTRS):
             values = np.array([r[0][j] for r in exp_rows], dtype=object)
             cols[f"Exporter{attr.capitalize()}"] = values[exp_inv]
