@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.cli import setup_logging
-from collector.daemon import exit_with_parent
 from collector.config.shared import KafkaConfig
+from collector.daemon import exit_with_parent
 from collector.inlet.config import InletConfig, InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.receiver import Batch, BatchReceiver

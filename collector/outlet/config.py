@@ -105,6 +105,10 @@ class GeoIPConfig(ConfigModel):
     geo_database: str = ""
 
 
+AsnProvider = Literal["flow", "flow-except-private", "geoip"]
+DEFAULT_ASN_PROVIDERS: tuple[AsnProvider, ...] = ("flow", "geoip")
+
+
 class OutletConfig(ConfigModel):
     http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8081"))
     # Worker processes, each a member of the consumer group; more than partitions is refused at run time.
@@ -135,9 +139,7 @@ class OutletConfig(ConfigModel):
     geoip: GeoIPConfig = Field(default_factory=GeoIPConfig)
     # Where SrcAS/DstAS come from, in order: flow (as exported), flow-except-private
     # (ignore private ASNs), geoip (ASN database).
-    asn_providers: list[Literal["flow", "flow-except-private", "geoip"]] = Field(
-        default_factory=lambda: ["flow", "geoip"]
-    )
+    asn_providers: list[AsnProvider] = Field(default_factory=lambda: list(DEFAULT_ASN_PROVIDERS))
 
     _subnets = field_validator("override_sampling_rate", "default_sampling_rate", "networks")(
         _check_subnets

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from collector.cli import setup_logging
-from collector.daemon import exit_with_parent
 from collector.config.root import Config
+from collector.daemon import exit_with_parent
 from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
