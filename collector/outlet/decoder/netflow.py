@@ -287,7 +287,7 @@ class NetflowDecoder:
                 if p > end:
                     break
             else:
-                out.append(bytes(rec))
+                out.append(bytes(rec) or b"\0")  # itemsize is at least 1
                 if want_frame:
                     frames.append(frame)
                 continue

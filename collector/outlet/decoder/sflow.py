@@ -332,7 +332,10 @@ class SflowDecoder:
             if sampled and cols["EType"][row]:
                 continue  # a raw header of the same sample is more complete
             for name, value in extra.items():
-                cols[name][row] = value
+                column = cols[name]
+                if isinstance(value, int):  # wrap like the vectorised columns do
+                    value &= (1 << (8 * column.dtype.itemsize)) - 1
+                column[row] = value
 
 
 def parse_frames(frames: list[bytes]) -> dict[str, Any]:

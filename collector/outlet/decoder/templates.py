@@ -260,7 +260,7 @@ class Compiled:
             for entry in row:
                 if entry == 0:
                     break
-                labels.append(entry >> 4)
+                labels.append((entry >> 4) & 0xFFFFF)  # 20-bit label of a 3-byte entry
                 if entry & 1:  # bottom of stack
                     break
             out[i] = np.array(labels, dtype=np.uint32)

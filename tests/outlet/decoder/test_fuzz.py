@@ -93,3 +93,45 @@ def test_garbage_is_counted_as_an_error(body: bytes) -> None:
     batch = decoder.decode([make_envelope(body, "192.0.2.9", kind=kind)])
     if kind is None or len(body) < 8:
         assert batch.n == 0 and _errors(stats) == 1
+
+
+_field = st.tuples(
+    st.sampled_from([1, 2, 4, 7, 8, 10, 12, 22, 27, 32, 34, 48, 56, 61, 70, 89, 152, 225, 315]),
+    st.sampled_from([0, 1, 2, 3, 4, 6, 8, 16, 17, 0xFFFF]),
+    st.sampled_from([0, 0, 0, 9, 29305]),
+)
+
+
+@settings(max_examples=300, deadline=2000)
+@given(
+    fields=st.lists(_field, min_size=1, max_size=12),
+    data=st.binary(max_size=300),
+    options=st.booleans(),
+)
+def test_random_ipfix_templates_never_raise(
+    fields: list[tuple[int, int, int]], data: bytes, options: bool
+) -> None:
+    spec = b""
+    for ie, length, pen in fields:
+        spec += struct.pack("!HH", ie | (0x8000 if pen else 0), length)
+        spec += struct.pack("!I", pen) if pen else b""
+    if options:
+        body = struct.pack("!HHH", 400, len(fields), 1) + spec
+        tset = struct.pack("!HH", 3, 4 + len(body)) + body
+    else:
+        body = struct.pack("!HH", 400, len(fields)) + spec
+        tset = struct.pack("!HH", 2, 4 + len(body)) + body
+    dset = struct.pack("!HH", 400, 4 + len(data)) + data
+    sets = tset + dset
+    datagram = struct.pack("!HHIII", 10, 16 + len(sets), 1_700_000_000, 1, 7) + sets
+    stats = Stats(METRICS)
+    caplog_errors = []
+    handler = logging.Handler()
+    handler.emit = caplog_errors.append  # type: ignore[method-assign]
+    logging.getLogger("collector.outlet.decoder").addHandler(handler)
+    try:
+        batch = Decoder(stats).decode([make_envelope(datagram, "192.0.2.9")])
+    finally:
+        logging.getLogger("collector.outlet.decoder").removeHandler(handler)
+    assert not caplog_errors, caplog_errors[0].getMessage()
+    assert batch.n >= 0
