@@ -67,8 +67,10 @@ class Decoder:
                 self.counters.error(env.exporter_address, m.BAD_LENGTH)
             if env.receive_time_ns > latest:
                 latest = env.receive_time_ns
-        if latest and self.netflow.pending:
-            self.netflow.expire(latest)
+        if self.netflow.pending:
+            if latest:
+                self.netflow.expire(latest)
+            self.netflow.retry_pending()
         try:
             chunks = self.netflow.build() + self.sflow.build()
         except Exception:  # never past this boundary: lose this batch, not the outlet

@@ -470,6 +470,13 @@ class NetflowDecoder:
             while queue and queue[0].receive_ns < limit:
                 self._drop_oldest(exp)
 
+    def retry_pending(self) -> None:
+        """Look kept sets' templates up in the store: another outlet may have received them."""
+        keys = {item.key for queue in self.pending.values() for item in queue}
+        for key in keys:
+            if key not in self.templates and self._from_store(key) is not None:
+                self._drain(key)
+
     def pending_count(self) -> int:
         return sum(len(q) for q in self.pending.values())
 

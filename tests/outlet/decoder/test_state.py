@@ -154,6 +154,16 @@ def test_state_survives_a_restart_through_redis(redis_url: str) -> None:
     assert rows[0]["SrcAddr"] == "198.38.121.178" and rows[0]["SamplingRate"] == 30000
 
 
+def test_kept_data_decoded_when_another_outlet_stores_the_template(redis_url: str) -> None:
+    here = Decoder(store=RedisTemplateStore.from_url(redis_url))
+    assert decode_datagrams(_payloads("data"), EXPORTER, here).n == 0  # kept, template unknown
+    there = Decoder(store=RedisTemplateStore.from_url(redis_url))
+    decode_datagrams(_payloads("template"), EXPORTER, there)  # lands on another outlet
+    rows = here.flush().to_rows()  # the next flush finds it in Redis
+    assert len(rows) == 4 and rows[0]["SrcAddr"] == "198.38.121.178"
+    assert here.pending() == 0
+
+
 def test_template_withdrawal_reaches_redis(redis_url: str) -> None:
     store = RedisTemplateStore.from_url(redis_url)
     decode_datagrams([_ipfix(_template(300, FIELDS))], EXPORTER, Decoder(store=store))
