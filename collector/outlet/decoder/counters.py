@@ -13,17 +13,17 @@ class Counters:
     __slots__ = ("_errors", "_names", "datagrams", "flows_n", "misc", "templates")
 
     def __init__(self) -> None:
-        self.datagrams: defaultdict[tuple[bytes, int], int] = defaultdict(int)
-        self.flows_n: defaultdict[tuple[bytes, int], int] = defaultdict(int)
+        self.datagrams: defaultdict[tuple[bytes, int | str], int] = defaultdict(int)
+        self.flows_n: defaultdict[tuple[bytes, int | str], int] = defaultdict(int)
         self._errors: defaultdict[tuple[bytes, str], int] = defaultdict(int)
         self.misc: defaultdict[tuple[str, bytes], int] = defaultdict(int)
         self.templates: dict[bytes, int] = {}
         self._names: dict[bytes, str] = {}
 
-    def datagram(self, exporter: bytes, version: int) -> None:
+    def datagram(self, exporter: bytes, version: int | str) -> None:
         self.datagrams[(exporter, version)] += 1
 
-    def flows(self, exporter: bytes, version: int, n: int) -> None:
+    def flows(self, exporter: bytes, version: int | str, n: int) -> None:
         self.flows_n[(exporter, version)] += n
 
     def error(self, exporter: bytes, kind: str) -> None:

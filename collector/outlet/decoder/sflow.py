@@ -24,6 +24,7 @@ _I = struct.Struct("!I")
 NS = 1_000_000_000
 WINDOW = 160  # bytes of each raw header looked at (Ethernet + 2 VLAN + MPLS + IPv6 + TCP fit)
 LOCAL = 0x3FFFFFFF
+SFLOW_VERSION = "sflow5"  # the version label, distinct from NetFlow v5
 _MAPPED = b"\0" * 10 + b"\xff\xff"
 
 # sFlow discard reasons (output format 1) -> RFC 7270 forwarding status "dropped" codes.
@@ -153,10 +154,10 @@ class SflowDecoder:
                     raw - base - q if raw >= 0 else -1,
                     sw - base - q if sw >= 0 else -1,
                 )
-        c.datagram(exporter, 5)
+        c.datagram(exporter, SFLOW_VERSION)
         if len(rows) == first_row:
             return
-        c.flows(exporter, 5, len(rows) - first_row)
+        c.flows(exporter, SFLOW_VERSION, len(rows) - first_row)
         self.buffers.append(buf)
         self.base += end
         self.dg_exporter.append(exporter)

@@ -187,7 +187,7 @@ def test_counters_per_exporter_and_version() -> None:
     _sflow("data-1140", decoder)
     assert stats.get("flowweir_outlet_decoder_flows", ("192.0.2.100", "9")) == 4
     assert stats.get("flowweir_outlet_decoder_datagrams", ("192.0.2.100", "9")) == 4
-    assert stats.get("flowweir_outlet_decoder_flows", ("172.16.0.3", "5")) == 5
+    assert stats.get("flowweir_outlet_decoder_flows", ("172.16.0.3", "sflow5")) == 5
     assert stats.get("flowweir_outlet_decoder_templates", ("192.0.2.100",)) == 2
 
 
