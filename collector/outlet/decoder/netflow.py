@@ -104,6 +104,7 @@ class NetflowDecoder:
         self.groups: dict[tuple[Any, ...], Group] = {}
         self._misses: set[TemplateKey] = set()
         self._defaults: dict[tuple[bytes, int], int] = {}  # default sampling rate cache
+        self._fasts: dict[TemplateKey, tuple[Group, int, int]] = {}
 
     # --- walking datagrams -------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ class NetflowDecoder:
         first = ts == TimestampSource.NETFLOW_FIRST_SWITCHED
         tset, oset = (0, 1) if version == 9 else (2, 3)
         self.c.datagrams[(exporter, version)] += 1
-        templates, groups, defaults = self.templates, self.groups, self._defaults
+        fasts = self._fasts
         while p + 4 <= end:
             sid, slen = _HH.unpack_from(buf, p)
             if slen < 4 or p + slen > end:
@@ -151,24 +152,20 @@ class NetflowDecoder:
                 return
             if sid >= 256:
                 key = (exporter, domain, sid)
-                entry = templates.get(key)
-                if entry is not None and entry[1].fast:  # the common case, kept short
-                    comp = entry[1]
-                    n = (slen - 4) // comp.record_length
+                fast = fasts.get(key)
+                if fast is None:
+                    fast = self._fast(key, version)
+                if fast is not None:  # the common case, kept short
+                    group, reclen, rate = fast
+                    n = (slen - 4) // reclen
                     if n:
-                        group = groups.get((key, comp))
-                        if group is None:
-                            group = self._group(key, comp, version)
-                        rate = defaults.get((exporter, domain))
-                        if rate is None:
-                            rate = self._default_rate(exporter, domain)
                         group.parts.append(
-                            (buf[p + 4 : p + 4 + n * comp.record_length], n, time, secs, uptime,
-                             rate, first)
-                        )  # fmt: skip
+                            (buf[p + 4 : p + 4 + n * reclen], n, time, secs, uptime, rate, first)
+                        )
                     p += slen
                     continue
                 body = buf[p + 4 : p + slen]
+                entry = self.templates.get(key)
                 if entry is None:
                     entry = self._from_store(key)
                 if entry is None:
@@ -241,6 +238,23 @@ class NetflowDecoder:
         group.parts.append(Part(data, n, time, secs, uptime, rate, first))
         if frames:
             group.frames.extend(frames)
+
+    def _fast(self, key: TemplateKey, version: int) -> tuple[Group, int, int] | None:
+        """(group, record length, default rate) for sets of a known fixed-length data template.
+
+        Cached until the next build, template change or sampling change."""
+        entry = self.templates.get(key)
+        if entry is None or not entry[1].fast:
+            return None
+        comp = entry[1]
+        group = self.groups.get((key, comp))
+        if group is None:
+            group = self._group(key, comp, version)
+        rate = self._defaults.get((key[0], key[1]))
+        if rate is None:
+            rate = self._default_rate(key[0], key[1])
+        fast = self._fasts[key] = (group, comp.record_length, rate)
+        return fast
 
     def _group(self, key: TemplateKey, comp: Compiled, version: int) -> Group:
         group = self.groups[(key, comp)] = Group(comp, key[0], key[1], version)
@@ -363,6 +377,7 @@ class NetflowDecoder:
         if old is not None and old[0] == template:
             return  # a refresh of what we know: the common case, nothing to do
         self.templates[key] = (template, compile_template(template))
+        self._fasts.clear()
         self._misses.discard(key)
         self.c.template_update(key[0], self._count_templates(key[0]))
         try:
@@ -380,6 +395,7 @@ class NetflowDecoder:
             ]
         else:
             keys = [(exporter, domain, tid)]
+        self._fasts.clear()
         for key in keys:  # from the store too: another outlet may have written it
             self.templates.pop(key, None)
             self._misses.discard(key)
@@ -415,6 +431,7 @@ class NetflowDecoder:
             rates = {}
         self.rates[(exporter, domain)] = rates
         self._defaults.pop((exporter, domain), None)
+        self._fasts.clear()
         return rates
 
     def _store_error(self, what: str, exc: Exception) -> None:
@@ -434,6 +451,7 @@ class NetflowDecoder:
             if r and rates.get(sid) != r:
                 rates[sid] = r
                 self._defaults.pop((exporter, domain), None)
+                self._fasts.clear()
                 try:
                     self.store.save_sampling(exporter, domain, sid, r)
                 except Exception as exc:
@@ -504,9 +522,12 @@ class NetflowDecoder:
         """Decode every record kept since the last call, one NumPy pass per template. Hot path."""
         chunks: list[Chunk] = []
         groups, self.groups = self.groups, {}
+        self._fasts.clear()
         self._misses.clear()
         for group in groups.values():
             parts = group.parts
+            if not parts:
+                continue
             comp = group.compiled
             if len(parts) == 1:
                 data, total = parts[0][0], parts[0][1]
