@@ -40,7 +40,6 @@ _V9 = struct.Struct("!HHIIII")
 _IPFIX = struct.Struct("!HHIII")
 _HHH = struct.Struct("!HHH")
 _I = struct.Struct("!I")
-_B = struct.Struct("!B")
 _H = struct.Struct("!H")
 
 V5_TEMPLATE = Template(
