@@ -18,7 +18,12 @@ from collector.inlet.config import InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.udp import ListenerSocket, open_listener_group, open_listener_socket, rmem_max
 from collector.inlet.worker import WorkerSpec, worker_main
-from collector.metrics.aggregate import Aggregator, SnapshotReceiver, make_registry
+from collector.metrics.aggregate import (
+    Aggregator,
+    SnapshotReceiver,
+    make_registry,
+    wait_until_ready,
+)
 from collector.metrics.stats import Stats
 
 log = logging.getLogger("flowweir.inlet")
@@ -154,10 +159,16 @@ class InletService:
             }
             for lst in self.listeners
         }
-        ok = not self.stop_event.is_set() and all(
-            d["alive"] == d["workers"] for d in details.values()
-        )
-        return ok, {"listeners": details}
+        ready = self.aggregator.sources()
+        starting = [
+            f"{lst.label}#{i}"
+            for lst in self.listeners
+            for i in range(len(lst.processes))
+            if f"{lst.label}#{i}" not in ready
+        ]
+        alive = all(d["alive"] == d["workers"] for d in details.values())
+        ok = not self.stop_event.is_set() and alive and not starting
+        return ok, {"listeners": details, **({"starting": starting} if starting else {})}
 
     def _restart_dead(self) -> None:
         for lst in self.listeners:
@@ -194,6 +205,9 @@ class InletService:
         self.stop_event.set()
         log.info("stopping: draining sockets and flushing Kafka")
         procs = [p for lst in self.listeners for p in lst.processes]
+        names = [f"{lst.label}#{i}" for lst in self.listeners for i in range(len(lst.processes))]
+        # A worker still starting has no SIGTERM handler yet: let it get there first.
+        wait_until_ready(self.aggregator, dict(zip(names, procs, strict=True)))
         for p in procs:
             if p.is_alive():
                 with contextlib.suppress(ProcessLookupError):
@@ -207,7 +221,8 @@ class InletService:
                 p.kill()
                 p.join()
                 code = 1
-            elif p.exitcode not in (0, None, -signal.SIGTERM):
+            elif p.exitcode != 0:
+                log.error("%s exited with code %s", p.name, p.exitcode)
                 code = 1
         self.receiver.stop()
         self.receiver.drain()

@@ -171,6 +171,15 @@ class Worker:
 
 def worker_main(spec: WorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
+    # Handle SIGTERM from the very start: a stop during start-up must still drain the socket.
+    stop_requested = False
+
+    def early_stop(_signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, early_stop)
+    signal.signal(signal.SIGINT, early_stop)
     setup_logging(spec.verbose)
     exit_with_parent()
     sock.setblocking(True)
@@ -178,12 +187,14 @@ def worker_main(spec: WorkerSpec, sock: socket.socket, metrics_queue: Any) -> No
         socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, int(RECEIVE_TIMEOUT * 1e6))
     )
     worker = Worker(spec, sock, metrics_queue)
+    worker.stopping = stop_requested
 
     def stop(_signum: int, _frame: object) -> None:
         worker.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    worker.publish()  # the first snapshot tells the parent this worker is ready
     code = worker.run()
     metrics_queue.close()
     metrics_queue.join_thread()

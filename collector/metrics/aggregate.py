@@ -33,6 +33,11 @@ class Aggregator(Collector):
         with self._lock:
             self._snapshots[source] = snapshot
 
+    def sources(self) -> set[str]:
+        """Sources that sent at least one snapshot (a worker that did is up and running)."""
+        with self._lock:
+            return set(self._snapshots)
+
     def attach(self, source: str, stats: Stats) -> None:
         """A Stats living in this process, read at each scrape."""
         with self._lock:
@@ -113,3 +118,17 @@ def make_registry(aggregator: Aggregator) -> CollectorRegistry:
 
 def exposition(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
+
+
+def wait_until_ready(
+    aggregator: Aggregator, processes: dict[str, Any], timeout: float = 30.0
+) -> None:
+    """Wait until every live worker process sent its first snapshot (it is then past start-up)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = aggregator.sources()
+        if all(name in ready or not proc.is_alive() for name, proc in processes.items()):
+            return
+        time.sleep(0.05)

@@ -13,7 +13,12 @@ from typing import Any
 from collector.config.root import Config
 from collector.httpapi.server import OperationsServer
 from collector.kafka.envelope import topic_name
-from collector.metrics.aggregate import Aggregator, SnapshotReceiver, make_registry
+from collector.metrics.aggregate import (
+    Aggregator,
+    SnapshotReceiver,
+    make_registry,
+    wait_until_ready,
+)
 from collector.metrics.stats import Stats
 from collector.outlet.metrics import OUTLET_METRICS
 from collector.outlet.worker import WorkerSpec, worker_main
@@ -64,8 +69,9 @@ class OutletService:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         alive = sum(1 for p in self.processes if p.is_alive())
-        ok = not self.stop_event.is_set() and alive == len(self.processes) > 0
-        return ok, {"workers": len(self.processes), "alive": alive}
+        ready = len(self.aggregator.sources() & {f"worker-{i}" for i in range(len(self.processes))})
+        ok = not self.stop_event.is_set() and alive == ready == len(self.processes) > 0
+        return ok, {"workers": len(self.processes), "alive": alive, "ready": ready}
 
     def start(self) -> None:
         out = self.config.outlet
@@ -128,6 +134,7 @@ class OutletService:
     def stop(self) -> int:
         self.stop_event.set()
         log.info("stopping: inserting the last batches and committing")
+        wait_until_ready(self.aggregator, {f"worker-{i}": p for i, p in enumerate(self.processes)})
         for p in self.processes:
             if p.is_alive():
                 with contextlib.suppress(ProcessLookupError):

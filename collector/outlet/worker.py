@@ -277,15 +277,26 @@ class OutletWorker:
 
 
 def worker_main(spec: WorkerSpec, metrics_queue: Any) -> None:
+    # Handle SIGTERM from the very start: a stop during start-up must not kill a half-built worker.
+    stop_requested = False
+
+    def early_stop(_signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, early_stop)
+    signal.signal(signal.SIGINT, early_stop)
     setup_logging(spec.verbose)
     exit_with_parent()
     worker = OutletWorker(spec, metrics_queue)
+    worker.stopping = stop_requested
 
     def stop(_signum: int, _frame: object) -> None:
         worker.stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    worker.publish()  # the first snapshot tells the parent this worker is ready
     code = worker.run()
     metrics_queue.close()
     metrics_queue.join_thread()

@@ -65,7 +65,7 @@ def test_sigterm_flushes_everything_received(inlet_factory, kafka_broker):
     inlet.signal(
         signal.SIGTERM
     )  # at once: part is still in the socket buffers and the producer queue
-    assert inlet.wait(30) == 0
+    assert inlet.wait(30) == 0, inlet.log()
     messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
     sock.close()
     assert len(messages) == len(payloads)
