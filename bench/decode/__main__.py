@@ -92,19 +92,23 @@ def sflow_datagrams(count: int, samples: int = 6, seed: int = 2) -> list[bytes]:
     return out
 
 
-def _cpu_rate(run: Callable[[], int], seconds: float) -> tuple[float, int]:
-    """Median items per CPU second of this process over repeated runs for about `seconds`."""
-    run()  # warm up: first allocations, caches
-    rates: list[float] = []
-    items = 0
-    begin = time.process_time()
-    while time.process_time() - begin < seconds or len(rates) < 3:
-        start = time.process_time()
-        n = run()
-        spent = time.process_time() - start
-        items += n
-        rates.append(n / max(spent, 1e-9))
-    return statistics.median(rates), items
+def _measure(runs: dict[str, Callable[[], int]], seconds: float) -> dict[str, tuple[float, int]]:
+    """Median items per CPU second of each runner, interleaved round-robin for about `seconds`
+    each, so that a busy moment of the machine or a garbage collection hits all of them alike."""
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    items = dict.fromkeys(runs, 0)
+    spent = dict.fromkeys(runs, 0.0)
+    for run in runs.values():
+        run()  # warm up: first allocations, caches
+    while min(spent.values()) < seconds or min(len(r) for r in rates.values()) < 5:
+        for name, run in runs.items():
+            start = time.process_time()
+            n = run()
+            took = time.process_time() - start
+            spent[name] += took
+            items[name] += n
+            rates[name].append(n / max(took, 1e-9))
+    return {name: (statistics.median(rates[name]), items[name]) for name in runs}
 
 
 def ours(kind: DecoderKind, datagrams: list[bytes], prelude: list[bytes], flush_every: int):
@@ -184,20 +188,27 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
           f"{RECORDS} records of {len(FIELDS)} fields per NetFlow datagram; flush() every "
           f"{args.flush} datagrams")  # fmt: skip
-    flush_every = args.flush
+    runs: dict[str, Callable[[], int]] = {}
+    refs: dict[str, Callable[[], int]] = {}
     for version, name in ((9, "NetFlow v9"), (10, "IPFIX")):
         template, datagrams = netflow_datagrams(version, args.datagrams)
-        rate, n = _cpu_rate(ours(DecoderKind.NETFLOW, datagrams, [template], flush_every),
-                            args.seconds)  # fmt: skip
-        ref, _ = _cpu_rate(reference(datagrams[:200], [template]), args.seconds / 2)
-        print(f"{name:11s} flowweir {rate:>12,.0f} flows/s/core   netflow (PyPI) {ref:>10,.0f} "
-              f"flows/s/core   x{rate / ref:.0f}   ({n:,} flows)")  # fmt: skip
-    datagrams = sflow_datagrams(args.datagrams // 2)
-    rate, n = _cpu_rate(ours(DecoderKind.SFLOW, datagrams, [], flush_every), args.seconds)
-    ref, _ = _cpu_rate(sflow_reference(datagrams[:200]), args.seconds / 2)
-    print(f"{'sFlow v5':11s} flowweir {rate:>12,.0f} samples/s/core python+dpkt {ref:>10,.0f} "
-          f"samples/s/core   x{rate / ref:.0f}   ({n:,} samples; 6 flow samples per datagram, "
-          f"raw header + extended switch; the PyPI netflow package has no sFlow decoder)")  # fmt: skip
+        runs[name] = ours(DecoderKind.NETFLOW, datagrams, [template], args.flush)
+        refs[name] = reference(datagrams[:100], [template])
+    sflow = sflow_datagrams(args.datagrams // 2)
+    runs["sFlow v5"] = ours(DecoderKind.SFLOW, sflow, [], args.flush)
+    refs["sFlow v5"] = sflow_reference(sflow[:100])
+    got = _measure(runs, args.seconds)
+    ref = _measure(refs, args.seconds / 3)
+    for name in runs:
+        unit = "samples" if name.startswith("sFlow") else "flows"
+        refname = "python+dpkt" if name.startswith("sFlow") else "netflow (PyPI)"
+        rate, n = got[name]
+        print(
+            f"{name:11s} flowweir {rate:>11,.0f} {unit}/s/core   {refname} {ref[name][0]:>9,.0f} "
+            f"{unit}/s/core   x{rate / ref[name][0]:.0f}   ({n:,} {unit})"
+        )
+    print("sFlow: 6 flow samples per datagram (raw header + extended switch); the PyPI netflow "
+          "package has no sFlow decoder, hence the Python + dpkt reference")  # fmt: skip
 
 
 if __name__ == "__main__":
