@@ -95,7 +95,7 @@ _NEEDED = (
     | {PACKET_INTERVAL, PACKET_SPACE, FIRST_SWITCHED, START_SECONDS, START_MILLISECONDS}
 )
 # RFC 5103: the reverse direction of a biflow, turned into a second flow.
-_REVERSE_NEEDED = frozenset({1, 2, 85, 86})
+_REVERSE_NEEDED = frozenset({1, 2, 5, 6, 85, 86})
 
 _MAPPED_PREFIX = np.array([0] * 10 + [0xFF, 0xFF], dtype=np.uint8)
 
@@ -307,6 +307,9 @@ class Compiled:
             if va is not None:
                 rev[b] = va
         rev["Bytes"], rev["Packets"] = rbytes[rows], rpackets[rows]
+        for ie, column in ((5, "IPTos"), (6, "TCPFlags")):  # reverse ToS and TCP flags
+            if ie in self.reverse:
+                rev[column] = self.uint(arr, ie, "r")[rows]
         return rows, rev
 
 

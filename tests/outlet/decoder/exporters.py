@@ -21,14 +21,16 @@ class Traffic:
     frames: dict[tuple[str, str, int, int, int], list[int]] = field(default_factory=dict)
 
 
-def write_pcap(path: Path, flows: int = 40, seed: int = 7, ipv6: bool = False) -> Traffic:
-    """TCP and UDP flows between a few hosts; returns what went in (IP bytes per 5-tuple)."""
+def write_pcap(
+    path: Path, flows: int = 40, seed: int = 7, ipv6: bool = False, replies: bool = False
+) -> Traffic:
+    """TCP and UDP flows between a few hosts (with `replies`, answers in the other direction);
+    returns what went in (IP bytes and packets per 5-tuple)."""
     rnd = random.Random(seed)
     traffic = Traffic()
-    t0 = time.time() - 30
+    ts = time.time() - 30
     with path.open("wb") as handle:
         writer = dpkt.pcap.Writer(handle, linktype=dpkt.pcap.DLT_EN10MB)
-        ts = t0
         for i in range(flows):
             proto = 6 if i % 2 == 0 else 17
             v6 = ipv6 and i % 3 == 0
@@ -36,43 +38,57 @@ def write_pcap(path: Path, flows: int = 40, seed: int = 7, ipv6: bool = False) -
                 f"10.1.{i // 200}.{i % 200 + 1}", f"192.168.{i % 7}.{i % 250 + 1}"
             )  # fmt: skip
             sport, dport = 1024 + i, (443 if proto == 6 else 53)
-            stats = traffic.flows.setdefault((src, dst, sport, dport, proto), [0, 0])
             for _ in range(rnd.randrange(1, 12)):
-                payload = rnd.randbytes(rnd.randrange(0, 900))
-                if proto == 6:
-                    l4: dpkt.Packet = dpkt.tcp.TCP(
-                        sport=sport, dport=dport, flags=dpkt.tcp.TH_ACK, data=payload
-                    )
-                else:
-                    l4 = dpkt.udp.UDP(sport=sport, dport=dport, data=payload)
-                    l4.ulen = len(l4)
-                if v6:
-                    ip: dpkt.Packet = dpkt.ip6.IP6(
-                        src=socket.inet_pton(socket.AF_INET6, src),
-                        dst=socket.inet_pton(socket.AF_INET6, dst),
-                        nxt=proto, hlim=64, data=l4, plen=len(l4),
-                    )  # fmt: skip
-                    etype = dpkt.ethernet.ETH_TYPE_IP6
-                else:
-                    ip = dpkt.ip.IP(
-                        src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, ttl=64,
-                        data=l4,
-                    )  # fmt: skip
-                    ip.len = len(ip)
-                    etype = dpkt.ethernet.ETH_TYPE_IP
-                frame = dpkt.ethernet.Ethernet(
-                    src=b"\x02\0\0\0\0\x01", dst=b"\x02\0\0\0\0\x02", type=etype, data=ip
-                )
-                raw = bytes(frame)
                 ts += 0.001
-                writer.writepkt(raw, ts=ts)
-                traffic.packets += 1
-                traffic.ip_bytes += len(bytes(ip))
-                traffic.frame_bytes += len(raw)
-                traffic.frames.setdefault((src, dst, sport, dport, proto), []).append(len(raw))
-                stats[0] += len(bytes(ip))
-                stats[1] += 1
+                _packet(writer, traffic, rnd, ts, (src, dst, sport, dport, proto))
+                if replies and rnd.random() < 0.7:
+                    ts += 0.001
+                    _packet(writer, traffic, rnd, ts, (dst, src, dport, sport, proto))
     return traffic
+
+
+def _packet(
+    writer: dpkt.pcap.Writer,
+    traffic: Traffic,
+    rnd: random.Random,
+    ts: float,
+    key: tuple[str, str, int, int, int],
+) -> None:
+    src, dst, sport, dport, proto = key
+    payload = rnd.randbytes(rnd.randrange(0, 900))
+    if proto == 6:
+        l4: dpkt.Packet = dpkt.tcp.TCP(
+            sport=sport, dport=dport, flags=dpkt.tcp.TH_ACK, data=payload
+        )
+    else:
+        l4 = dpkt.udp.UDP(sport=sport, dport=dport, data=payload)
+        l4.ulen = len(l4)
+    if ":" in src:
+        ip: dpkt.Packet = dpkt.ip6.IP6(
+            src=socket.inet_pton(socket.AF_INET6, src),
+            dst=socket.inet_pton(socket.AF_INET6, dst),
+            nxt=proto, hlim=64, data=l4, plen=len(l4),
+        )  # fmt: skip
+        etype = dpkt.ethernet.ETH_TYPE_IP6
+    else:
+        ip = dpkt.ip.IP(
+            src=socket.inet_aton(src), dst=socket.inet_aton(dst), p=proto, ttl=64, data=l4
+        )
+        ip.len = len(ip)
+        etype = dpkt.ethernet.ETH_TYPE_IP
+    frame = dpkt.ethernet.Ethernet(
+        src=b"\x02\0\0\0\0\x01", dst=b"\x02\0\0\0\0\x02", type=etype, data=ip
+    )
+    raw = bytes(frame)
+    writer.writepkt(raw, ts=ts)
+    size = len(bytes(ip))
+    traffic.packets += 1
+    traffic.ip_bytes += size
+    traffic.frame_bytes += len(raw)
+    traffic.frames.setdefault(key, []).append(len(raw))
+    stats = traffic.flows.setdefault(key, [0, 0])
+    stats[0] += size
+    stats[1] += 1
 
 
 class UdpSink:

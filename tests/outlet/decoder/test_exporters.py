@@ -39,16 +39,29 @@ def _key(r: dict) -> tuple[str, str, int, int, int]:
 @pytest.fixture(scope="module")
 def traffic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Traffic]:
     path = tmp_path_factory.mktemp("pcap") / "traffic.pcap"
-    return path, write_pcap(path, flows=60, ipv6=True)
+    return path, write_pcap(path, flows=60, ipv6=True, replies=True)
 
 
-@pytest.mark.skipif(shutil.which("softflowd") is None, reason="softflowd not installed")
-@pytest.mark.parametrize("version", ["9", "10"])
-def test_softflowd_totals(version: str, traffic: tuple[Path, Traffic], tmp_path: Path) -> None:
+def _softflowd(pcap: Path, sink: UdpSink, cwd: Path, *options: str) -> list[bytes]:
+    cmd = ["softflowd", "-r", str(pcap), "-n", f"127.0.0.1:{sink.port}", *options, "-d"]
+    return _run([*cmd, "-p", "sf.pid", "-c", "sf.ctl"], cwd, sink)
+
+
+needs_softflowd = pytest.mark.skipif(shutil.which("softflowd") is None, reason="no softflowd")
+
+
+@needs_softflowd
+@pytest.mark.parametrize(
+    "options", [["-v", "9"], ["-v", "10"], ["-v", "10", "-b"]], ids=["v9", "ipfix", "ipfix-biflow"]
+)
+def test_softflowd_totals(
+    options: list[str], traffic: tuple[Path, Traffic], tmp_path: Path
+) -> None:
+    """Every direction of every conversation, with its bytes and packets; with -b (RFC 5103
+    biflows) the reverse counters of each record become the flow in the other direction."""
     pcap, sent = traffic
     sink = UdpSink()
-    cmd = ["softflowd", "-r", str(pcap), "-n", f"127.0.0.1:{sink.port}", "-v", version, "-d"]
-    datagrams = _run([*cmd, "-p", "sf.pid", "-c", "sf.ctl"], tmp_path, sink)
+    datagrams = _softflowd(pcap, sink, tmp_path, *options)
     stats = Stats(METRICS)
     batch = decode_datagrams(datagrams, "127.0.0.1", Decoder(stats))
     rows = batch.to_rows()
@@ -57,6 +70,22 @@ def test_softflowd_totals(version: str, traffic: tuple[Path, Traffic], tmp_path:
     assert sum(r["Packets"] for r in rows) == sent.packets
     assert {_key(r): [r["Bytes"], r["Packets"]] for r in rows} == sent.flows
     assert not [k for k in stats.values if k[0] == "flowweir_outlet_decoder_errors"]
+
+
+@needs_softflowd
+@pytest.mark.parametrize("version", ["9", "10"])
+def test_softflowd_sampling_rate(
+    version: str, traffic: tuple[Path, Traffic], tmp_path: Path
+) -> None:
+    """softflowd -s 4 samples one packet in 4 and says so in its options data."""
+    pcap, sent = traffic
+    sink = UdpSink()
+    datagrams = _softflowd(pcap, sink, tmp_path, "-v", version, "-s", "4")
+    batch = decode_datagrams(datagrams, "127.0.0.1")
+    assert set(batch.columns["SamplingRate"].tolist()) == {4}
+    packets = int(batch.columns["Packets"].sum())
+    assert sent.packets / 4 - 2 <= packets <= sent.packets / 4 + 2
+    assert all(_key(r) in sent.flows for r in batch.to_rows())
 
 
 @pytest.mark.skipif(shutil.which("pmacctd") is None, reason="pmacctd not installed")
