@@ -1,0 +1,273 @@
+"""bench/outlet: what a flow costs the outlet, and how fast flows reach ClickHouse.
+
+1. Stages, in this process, on pre-built envelopes (NetFlow v9, 30 records per
+   datagram, 21 fields): decode, enrich (default config: no metadata source),
+   batch building and the clickhouse-driver insert call into the real server
+   (Debian's 18.16). CPU microseconds per flow for each, ClickHouse excluded.
+2. End to end: a backlog of envelopes in Kafka (Tansu), one outlet worker
+   draining it into ClickHouse; flows/s, outlet CPU per flow, the ClickHouse
+   server's CPU share, peak resident memory per outlet process; then the same
+   while ClickHouse is stopped and the backlog grows (memory must stay bounded).
+3. Reference: pmacct's nfacctd (Debian) receiving the same datagrams over UDP
+   and writing CSV files: its CPU per flow.
+
+Run: `.venv/bin/python -m bench.outlet [--datagrams 20000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.procstat import children, cmdline, cpu_seconds, peak_rss_mb
+from collector.config.root import parse_config
+from collector.generator.netflow9 import NetFlowV9Exporter, flood
+from collector.kafka.envelope import DecoderKind, Envelope, address_to_bytes
+from collector.metrics.stats import Stats
+from collector.outlet.clickhouse.writer import ClickHouseWriter
+from collector.outlet.core.enricher import Enricher
+from collector.outlet.decoder import Decoder
+from collector.outlet.metrics import OUTLET_METRICS
+from collector.schema.columns import COLUMNS
+from collector.schema.ddl import SchemaSettings
+from collector.schema.executor import DriverExecutor
+from collector.schema.migrate import Migrator
+from tests.services.base import free_port
+from tests.services.clickhouse import ClickHouseServer
+from tests.services.flowweir import Daemon
+from tests.services.kafka import KafkaBroker
+
+RECORDS = 30
+
+
+def envelopes(count: int, exporters: int = 4) -> list[bytes]:
+    out = []
+    gens = [NetFlowV9Exporter(source_id=i + 1, seed=i) for i in range(exporters)]
+    addrs = [address_to_bytes(f"192.0.2.{i + 1}") for i in range(exporters)]
+    now = time.time_ns()
+    for i, g in enumerate(gens):
+        out.append(Envelope(DecoderKind.NETFLOW, now, addrs[i], 2055, g.templates()).encode())
+    prepared = [[g.datagram()[0] for _ in range(50)] for g in gens]
+    for n in range(count):
+        e = n % exporters
+        out.append(
+            Envelope(
+                DecoderKind.NETFLOW, now, addrs[e], 2055, prepared[e][n // exporters % 50]
+            ).encode()
+        )
+    return out
+
+
+def stages(ch: ClickHouseServer, records: list[bytes], batch_size: int) -> dict[str, float]:
+    from collector.kafka.envelope import decode_envelope
+
+    config = parse_config({"clickhouse": {"servers": [ch.address]}, "outlet": {"metadata": "none"}})
+    stats = Stats(OUTLET_METRICS)
+    decoder = Decoder(stats)
+    enricher = Enricher(config.outlet, stats, None)
+    writer = ClickHouseWriter(config.clickhouse, stats)
+    cpu = {"decode": 0.0, "enrich": 0.0, "batch": 0.0, "insert": 0.0}
+    flows = 0
+    chunks = []
+    for start in range(0, len(records), 2000):
+        t0 = time.process_time()
+        for r in records[start : start + 2000]:
+            decoder.feed(decode_envelope(r))
+        batch = decoder.flush()
+        t1 = time.process_time()
+        cols = enricher.enrich(batch)
+        t2 = time.process_time()
+        cpu["decode"] += t1 - t0
+        cpu["enrich"] += t2 - t1
+        chunks.append(cols)
+        pending = sum(len(c["TimeReceived"]) for c in chunks)
+        if pending >= batch_size or start + 2000 >= len(records):
+            import numpy as np
+
+            t3 = time.process_time()
+            columns = {c.name: np.concatenate([ch_[c.name] for ch_ in chunks]) for c in COLUMNS}
+            t4 = time.process_time()
+            writer.insert(columns, lambda: False, lambda: None)
+            t5 = time.process_time()
+            cpu["batch"] += t4 - t3
+            cpu["insert"] += t5 - t4
+            flows += pending
+            chunks = []
+    writer.close()
+    return {k: v / flows * 1e6 for k, v in cpu.items()} | {"flows": flows}
+
+
+def end_to_end(ch: ClickHouseServer, records: list[bytes], outage: float) -> dict[str, float]:
+    from confluent_kafka import Producer
+
+    broker = KafkaBroker().start()
+    try:
+        broker.create_topic("bench-v1", partitions=1)
+        p = Producer(
+            {"bootstrap.servers": broker.bootstrap, "linger.ms": 50, "compression.type": "lz4"}
+        )
+        for r in records:
+            while True:
+                try:
+                    p.produce("bench-v1", r)
+                    break
+                except BufferError:
+                    p.poll(0.1)
+        p.flush(60)
+        client = ch.client("flowweir")
+        before = client.execute("SELECT count() FROM flows")[0][0]
+        expected = before + (len(records) - 4) * RECORDS
+        outlet = Daemon(
+            "outlet",
+            {
+                "kafka": {"brokers": [broker.bootstrap], "topic": "bench"},
+                "clickhouse": {"servers": [ch.address]},
+                "outlet": {
+                    "metadata": "none",
+                    "template-store": "memory",
+                    "session-timeout": 3,
+                    "maximum-wait-time": 2,
+                },
+            },
+        ).start()
+        workers = [
+            c
+            for c in children(outlet.proc.pid)
+            if "spawn_main" in cmdline(c) and "resource_tracker" not in cmdline(c)
+        ]
+        ch_cpu0 = cpu_seconds(ch.proc.pid)
+        w_cpu0 = sum(cpu_seconds(w) for w in workers)
+        t0 = time.monotonic()
+        while (
+            client.execute("SELECT count() FROM flows")[0][0] < expected
+            and time.monotonic() - t0 < 600
+        ):
+            time.sleep(0.2)
+        elapsed = time.monotonic() - t0
+        flows = client.execute("SELECT count() FROM flows")[0][0] - before
+        result = {
+            "flows": flows,
+            "seconds": elapsed,
+            "flows_per_s": flows / elapsed,
+            "outlet_us_per_flow": (sum(cpu_seconds(w) for w in workers) - w_cpu0) / flows * 1e6,
+            "clickhouse_us_per_flow": (cpu_seconds(ch.proc.pid) - ch_cpu0) / flows * 1e6,
+            "rss_parent_mb": peak_rss_mb(outlet.proc.pid),
+            "rss_worker_mb": max(peak_rss_mb(w) for w in workers),
+        }
+        if outage:
+            # ClickHouse down while a new backlog arrives: the outlet must wait, not grow.
+            ch.pause()
+            try:
+                for r in records:
+                    while True:
+                        try:
+                            p.produce("bench-v1", r)
+                            break
+                        except BufferError:
+                            p.poll(0.1)
+                p.flush(60)
+                time.sleep(outage)
+                result["rss_worker_outage_mb"] = max(peak_rss_mb(w) for w in workers)
+            finally:
+                ch.resume()
+        outlet.stop()
+        return result
+    finally:
+        broker.stop()
+
+
+def nfacctd(records: list[bytes], datagrams: int) -> dict[str, float] | None:
+    binary = shutil.which("nfacctd")
+    if not binary:
+        print("nfacctd not installed (Debian package pmacct): skipped")
+        return None
+    work = Path(tempfile.mkdtemp(prefix="bench-nfacctd-"))
+    port = free_port(2)
+    (work / "nfacctd.conf").write_text(
+        f"daemonize: false\nnfacctd_ip: 127.0.0.1\nnfacctd_port: {port}\nnfacctd_rcvbuf_size: 33554432\n"
+        "plugins: print[out]\nprint_output[out]: csv\n"
+        f"print_output_file[out]: {work}/flows-%s.csv\nprint_refresh_time[out]: 2\n"
+        "aggregate[out]: src_host, dst_host, src_port, dst_port, proto, in_iface, out_iface, tos\n"
+    )
+    proc = subprocess.Popen(
+        [binary, "-f", str(work / "nfacctd.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.5)
+    tree = [proc.pid, *children(proc.pid)]
+    cpu0 = sum(cpu_seconds(p) for p in tree)
+    flood(("127.0.0.1", port), datagrams, rate=20_000)
+    time.sleep(4)  # one print refresh: the plugin writes its files
+    tree = [proc.pid, *children(proc.pid)]
+    cpu = sum(cpu_seconds(p) for p in tree) - cpu0
+    rss = max(peak_rss_mb(p) for p in tree)
+    proc.terminate()
+    proc.wait()
+    shutil.rmtree(work, ignore_errors=True)
+    return {"us_per_flow": cpu / (datagrams * RECORDS) * 1e6, "rss_mb": rss}
+
+
+def main() -> None:
+    import logging
+
+    logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datagrams", type=int, default=20_000, help="30-flow datagrams per phase")
+    parser.add_argument(
+        "--outage", type=float, default=10.0, help="seconds ClickHouse stays stopped"
+    )
+    args = parser.parse_args()
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(
+        f"bench/outlet: {args.datagrams} NetFlow v9 datagrams x {RECORDS} flows; load {load}",
+        flush=True,
+    )
+    records = envelopes(args.datagrams)
+    with ClickHouseServer() as ch:
+        Migrator(
+            DriverExecutor(ch.address),
+            SchemaSettings(),
+            dictionaries_path=str(ch.dir / "dictionaries"),
+        ).migrate()
+        st = stages(ch, records, 50_000)
+        total = st["decode"] + st["enrich"] + st["batch"] + st["insert"]
+        print(f"\noutlet CPU per flow, in process ({st['flows']:.0f} flows, batches of 50,000):")
+        for k in ("decode", "enrich", "batch", "insert"):
+            print(f"  {k:8s} {st[k]:6.2f} us")
+        print(f"  {'total':8s} {total:6.2f} us   (target <= 2 us, ClickHouse server excluded)")
+        e2e = end_to_end(ch, records, args.outage)
+    print("\nend to end, Kafka backlog -> 1 outlet worker -> ClickHouse 18.16 on this machine:")
+    print(
+        f"  {e2e['flows_per_s']:,.0f} flows/s ({e2e['flows']:.0f} flows in {e2e['seconds']:.1f} s)"
+    )
+    print(
+        f"  outlet worker CPU {e2e['outlet_us_per_flow']:.2f} us/flow, ClickHouse server CPU "
+        f"{e2e['clickhouse_us_per_flow']:.2f} us/flow"
+    )
+    print(
+        f"  peak RSS: outlet parent {e2e['rss_parent_mb']:.0f} MB, worker {e2e['rss_worker_mb']:.0f} MB"
+        + (
+            f", worker after {args.outage:.0f} s with ClickHouse down and a new backlog "
+            f"{e2e['rss_worker_outage_mb']:.0f} MB"
+            if "rss_worker_outage_mb" in e2e
+            else ""
+        )
+        + " (limit 400 MB)"
+    )
+    ref = nfacctd(records, args.datagrams)
+    if ref:
+        print(
+            f"\nreference: nfacctd -> CSV files: {ref['us_per_flow']:.2f} us/flow CPU, peak RSS {ref['rss_mb']:.0f} MB"
+        )
+        print(
+            f"outlet (in process, all stages) / nfacctd CPU per flow: {total / ref['us_per_flow']:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
