@@ -17,7 +17,9 @@ Run: `.venv/bin/python -m bench.outlet [--datagrams 20000]`.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -197,6 +199,7 @@ def nfacctd(records: list[bytes], datagrams: int) -> dict[str, float] | None:
         [binary, "-f", str(work / "nfacctd.conf")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     time.sleep(1.5)
     tree = [proc.pid, *children(proc.pid)]
@@ -206,8 +209,12 @@ def nfacctd(records: list[bytes], datagrams: int) -> dict[str, float] | None:
     tree = [proc.pid, *children(proc.pid)]
     cpu = sum(cpu_seconds(p) for p in tree) - cpu0
     rss = max(peak_rss_mb(p) for p in tree)
-    proc.terminate()
-    proc.wait()
+    os.killpg(proc.pid, signal.SIGTERM)  # nfacctd and its plugin processes
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     shutil.rmtree(work, ignore_errors=True)
     return {"us_per_flow": cpu / (datagrams * RECORDS) * 1e6, "rss_mb": rss}
 
