@@ -47,3 +47,35 @@ def exit_with_parent() -> None:
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+
+
+def run_worker(verbose: bool, build: Callable[[], Any], metrics_queue: Any) -> None:
+    """Body of a worker process: signals first, then build the worker, publish once, run.
+
+    SIGTERM is handled from the very start so that a stop during start-up does not
+    kill a half-built worker; the first metrics snapshot tells the parent it is ready.
+    `build()` returns an object with `stopping`, `publish()` and `run() -> int`.
+    """
+    import signal
+
+    from collector.cli import setup_logging
+
+    state = {"stop": False}
+    worker: Any = None
+
+    def stop(_signum: int, _frame: object) -> None:
+        state["stop"] = True
+        if worker is not None:
+            worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    setup_logging(verbose)
+    exit_with_parent()
+    worker = build()
+    worker.stopping = state["stop"]
+    worker.publish()
+    code = worker.run()
+    metrics_queue.close()
+    metrics_queue.join_thread()
+    raise SystemExit(code)

@@ -18,13 +18,7 @@ from collector.inlet.config import InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.udp import ListenerSocket, open_listener_group, open_listener_socket, rmem_max
 from collector.inlet.worker import WorkerSpec, worker_main
-from collector.metrics.aggregate import (
-    Aggregator,
-    SnapshotReceiver,
-    make_registry,
-    wait_until_ready,
-)
-from collector.metrics.stats import Stats
+from collector.metrics.aggregate import WorkerMetrics, make_registry, wait_until_ready
 
 log = logging.getLogger("flowweir.inlet")
 
@@ -46,12 +40,14 @@ class InletService:
         self.config = config
         self.verbose = verbose
         self.ctx = multiprocessing.get_context("spawn")
-        self.metrics_queue = self.ctx.Queue()
-        self.aggregator = Aggregator(INLET_METRICS)
-        self.stats = Stats(INLET_METRICS)
-        self.aggregator.attach("parent", self.stats)
+        shared = WorkerMetrics(INLET_METRICS, self.ctx)
+        self.metrics_queue, self.aggregator, self.stats, self.receiver = (
+            shared.queue,
+            shared.aggregator,
+            shared.stats,
+            shared.receiver,
+        )
         self.aggregator.before_collect(self._refresh_gauges)
-        self.receiver = SnapshotReceiver(self.aggregator, self.metrics_queue)
         self.listeners: list[Listener] = []
         self.stop_event = threading.Event()
         self.http: OperationsServer | None = None

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 import struct
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from collector.cli import setup_logging
 from collector.config.shared import KafkaConfig
-from collector.daemon import exit_with_parent
+from collector.daemon import run_worker
 from collector.inlet.config import InletConfig, InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.receiver import Batch, BatchReceiver
@@ -171,31 +169,11 @@ class Worker:
 
 def worker_main(spec: WorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
-    # Handle SIGTERM from the very start: a stop during start-up must still drain the socket.
-    stop_requested = False
 
-    def early_stop(_signum: int, _frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
+    def build() -> Worker:
+        sock.setblocking(True)
+        timeout = struct.pack("ll", 0, int(RECEIVE_TIMEOUT * 1e6))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
+        return Worker(spec, sock, metrics_queue)
 
-    signal.signal(signal.SIGTERM, early_stop)
-    signal.signal(signal.SIGINT, early_stop)
-    setup_logging(spec.verbose)
-    exit_with_parent()
-    sock.setblocking(True)
-    sock.setsockopt(
-        socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, int(RECEIVE_TIMEOUT * 1e6))
-    )
-    worker = Worker(spec, sock, metrics_queue)
-    worker.stopping = stop_requested
-
-    def stop(_signum: int, _frame: object) -> None:
-        worker.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    worker.publish()  # the first snapshot tells the parent this worker is ready
-    code = worker.run()
-    metrics_queue.close()
-    metrics_queue.join_thread()
-    raise SystemExit(code)
+    run_worker(spec.verbose, build, metrics_queue)

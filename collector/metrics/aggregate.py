@@ -132,3 +132,15 @@ def wait_until_ready(
         if all(name in ready or not proc.is_alive() for name, proc in processes.items()):
             return
         time.sleep(0.05)
+
+
+class WorkerMetrics:
+    """The parent's side of a daemon whose workers are processes: their snapshots arrive on
+    `queue`, the parent's own values live in `stats`, `aggregator` serves them all."""
+
+    def __init__(self, metrics: MetricSet, ctx: Any) -> None:
+        self.queue = ctx.Queue()
+        self.aggregator = Aggregator(metrics)
+        self.stats = Stats(metrics)
+        self.aggregator.attach("parent", self.stats)
+        self.receiver = SnapshotReceiver(self.aggregator, self.queue)

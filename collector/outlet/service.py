@@ -13,13 +13,7 @@ from typing import Any
 from collector.config.root import Config
 from collector.httpapi.server import OperationsServer
 from collector.kafka.envelope import topic_name
-from collector.metrics.aggregate import (
-    Aggregator,
-    SnapshotReceiver,
-    make_registry,
-    wait_until_ready,
-)
-from collector.metrics.stats import Stats
+from collector.metrics.aggregate import WorkerMetrics, make_registry, wait_until_ready
 from collector.outlet.metrics import OUTLET_METRICS
 from collector.outlet.worker import WorkerSpec, worker_main
 
@@ -51,12 +45,14 @@ class OutletService:
         self.config = config
         self.verbose = verbose
         self.ctx = multiprocessing.get_context("spawn")
-        self.metrics_queue = self.ctx.Queue()
-        self.aggregator = Aggregator(OUTLET_METRICS)
-        self.stats = Stats(OUTLET_METRICS)
-        self.aggregator.attach("parent", self.stats)
+        shared = WorkerMetrics(OUTLET_METRICS, self.ctx)
+        self.metrics_queue, self.aggregator, self.stats, self.receiver = (
+            shared.queue,
+            shared.aggregator,
+            shared.stats,
+            shared.receiver,
+        )
         self.aggregator.before_collect(self._refresh_gauges)
-        self.receiver = SnapshotReceiver(self.aggregator, self.metrics_queue)
         self.processes: list[Any] = []
         self.last_restart: list[float] = []
         self.stop_event = threading.Event()

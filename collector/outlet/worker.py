@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from collector.cli import setup_logging
 from collector.config.root import Config
-from collector.daemon import exit_with_parent
+from collector.daemon import run_worker
 from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
@@ -277,27 +275,5 @@ class OutletWorker:
 
 
 def worker_main(spec: WorkerSpec, metrics_queue: Any) -> None:
-    # Handle SIGTERM from the very start: a stop during start-up must not kill a half-built worker.
-    stop_requested = False
-
-    def early_stop(_signum: int, _frame: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-
-    signal.signal(signal.SIGTERM, early_stop)
-    signal.signal(signal.SIGINT, early_stop)
-    setup_logging(spec.verbose)
-    exit_with_parent()
-    worker = OutletWorker(spec, metrics_queue)
-    worker.stopping = stop_requested
-
-    def stop(_signum: int, _frame: object) -> None:
-        worker.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    worker.publish()  # the first snapshot tells the parent this worker is ready
-    code = worker.run()
-    metrics_queue.close()
-    metrics_queue.join_thread()
-    raise SystemExit(code)
+    """Entry point of a worker process (multiprocessing, spawn)."""
+    run_worker(spec.verbose, lambda: OutletWorker(spec, metrics_queue), metrics_queue)
