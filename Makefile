@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 deps:
 	@scripts/install-system.sh
 	@scripts/install-python.sh
+	@scripts/install-ansible.sh
 
 demo: deps
 	@$(PY) scripts/demo.py
@@ -25,6 +26,9 @@ lint:
 
 bench: deps
 	@$(PY) -m bench.inlet
+	@$(PY) -m bench.decode
+	@$(PY) -m bench.outlet
+	@$(PY) -m bench.enrich
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
