@@ -85,7 +85,8 @@ class Enricher:
         attrs = dict.fromkeys(_EXPORTER_ATTRS, "")
         if self.metadata is not None:
             md = self.metadata.lookup(address, ifindex)
-            if md is not None and md.found:
+            # The exporter record stands even when that ifIndex is unknown (found=False).
+            if md is not None:
                 e = md.exporter
                 attrs.update(
                     name=e.name,

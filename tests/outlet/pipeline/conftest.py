@@ -59,13 +59,13 @@ class Pipeline:
         )
         assert result.returncode == 0, result.stderr
 
-    def inlet(self, workers: int = 1) -> Daemon:
+    def inlet(self, workers: int = 1, host: str = "127.0.0.1") -> Daemon:
         config = {
             **self.base,
             "inlet": {
                 "inputs": [
-                    {"decoder": "netflow", "listen": f"127.0.0.1:{self.port}", "workers": workers},
-                    {"decoder": "sflow", "listen": f"127.0.0.1:{self.sflow_port}", "workers": 1},
+                    {"decoder": "netflow", "listen": f"{host}:{self.port}", "workers": workers},
+                    {"decoder": "sflow", "listen": f"{host}:{self.sflow_port}", "workers": 1},
                 ]
             },
         }
