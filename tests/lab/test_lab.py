@@ -72,7 +72,7 @@ class Router(Service):
         sh(*ns, "ip", "link", "set", "lo", "up")
         sh(*ns, "ip", "addr", "add", f"{self.address}/30", "dev", "ge0")
         sh(*ns, "ip", "link", "set", "ge0", "up")
-        for index, (ifname, alias) in self.ifaces.items():
+        for index, (ifname, _alias) in self.ifaces.items():
             # a veth pair stands in for an uplink (this kernel has no dummy driver)
             sh(
                 *ns,
