@@ -13,6 +13,16 @@ from collector.outlet.decoder.config import DecoderConfig
 from enrich.config import Duration, SubnetMap
 
 
+def _compile(pattern: str | None) -> str | None:
+    """A regex condition; a bad one is a configuration error naming the pattern."""
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    return pattern
+
+
 def _check_subnets(value: dict[str, Any]) -> dict[str, Any]:
     SubnetMap(value)  # raises ValueError naming the bad key
     return value
@@ -24,12 +34,7 @@ class ExporterMatch(ConfigModel):
     name: str | None = None  # regex on the exporter name
     ip: list[str] | None = None  # subnets the exporter address must be in
 
-    @field_validator("name")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            re.compile(v)
-        return v
+    _regex = field_validator("name")(_compile)
 
     @field_validator("ip")
     @classmethod
@@ -49,12 +54,7 @@ class InterfaceMatch(ConfigModel):
     speed: str | None = None  # ">=10000", "<1000", "=100000" (Mbit/s)
     vlan: list[int] | None = None  # the flow's VLAN on that interface
 
-    @field_validator("exporter", "description", "interface")
-    @classmethod
-    def _regexes(cls, v: str | None) -> str | None:
-        if v is not None:
-            re.compile(v)
-        return v
+    _regexes = field_validator("exporter", "description", "interface")(_compile)
 
     _ip = field_validator("ip")(ExporterMatch._subnets.__func__)  # type: ignore[attr-defined]
 

@@ -57,6 +57,15 @@ class Classified:
     rejected: bool = False
 
 
+def _apply(rule: ExporterRule | InterfaceRule, groups: dict[str, str], out: Classified) -> bool:
+    """Set what is still unset from a matching rule; True when the evaluation ends here."""
+    for attr, template in rule.set.items():
+        out.values.setdefault(attr, _expand(template, groups))
+    if rule.action == "reject":
+        out.rejected = True
+    return rule.action in ("reject", "stop")
+
+
 def _in_subnets(subnets: SubnetMap[bool] | None, address: str) -> bool:
     return subnets is None or subnets.lookup(address) is not None
 
@@ -94,12 +103,7 @@ class ExporterClassifier:
                 groups = _groups(m)
             if not _in_subnets(subnets, address):
                 continue
-            for attr, template in rule.set.items():
-                out.values.setdefault(attr, _expand(template, groups))
-            if rule.action == "reject":
-                out.rejected = True
-                break
-            if rule.action == "stop":
+            if _apply(rule, groups, out):
                 break
         return out
 
@@ -159,12 +163,7 @@ class InterfaceClassifier:
                 continue
             if vlans is not None and vlan not in vlans:
                 continue
-            for attr, template in rule.set.items():
-                out.values.setdefault(attr, _expand(template, groups))
-            if rule.action == "reject":
-                out.rejected = True
-                break
-            if rule.action == "stop":
+            if _apply(rule, groups, out):
                 break
         return out
 
