@@ -42,3 +42,12 @@ def udp_drops(port: int) -> int:
             if int(cols[1].rsplit(":", 1)[1], 16) == port:
                 total += int(cols[-1])
     return total
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The multiprocessing worker processes of a flowweir daemon (not its resource tracker)."""
+    return [
+        c
+        for c in children(parent)
+        if "spawn_main" in cmdline(c) and "resource_tracker" not in cmdline(c)
+    ]

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from collector.generator.netflow9 import flood  # noqa: E402
 from tests.services.base import free_port  # noqa: E402
 from tests.services.clickhouse import ClickHouseServer  # noqa: E402
-from tests.services.flowweir import Daemon  # noqa: E402
+from tests.services.flowweir import Daemon, orchestrate_once  # noqa: E402
 from tests.services.kafka import KafkaBroker  # noqa: E402
 from tests.services.redis import RedisServer  # noqa: E402
 
@@ -98,22 +95,8 @@ def main() -> int:
             },
         }
         workdir = Path(tempfile.mkdtemp(prefix="flowweir-demo-"))
-        path = workdir / "flowweir.yaml"
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        say(f"configuration: {path}")
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "collector.cli",
-                "orchestrator",
-                "--config",
-                str(path),
-                "--once",
-            ],
-            capture_output=True,
-            text=True,
-        )
+        say(f"configuration: {workdir}/orchestrator.yaml")
+        result = orchestrate_once(config, workdir)
         if result.returncode:
             say(f"orchestrator failed:\n{result.stderr}")
             return 1

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procstat import children, cmdline, cpu_seconds, peak_rss_mb, udp_drops
+from bench.procstat import cpu_seconds, peak_rss_mb, udp_drops, worker_pids
 from tests.services.base import free_port, wait_for
 from tests.services.flowweir import Daemon
 from tests.services.kafka import KafkaBroker
@@ -180,11 +180,7 @@ def bench_inlet(seconds: float, client: str) -> tuple[Result, float]:
         },
     }
     inlet = Daemon("inlet", config).start()
-    workers = [
-        p
-        for p in children(inlet.proc.pid)
-        if "spawn_main" in cmdline(p) and "resource_tracker" not in cmdline(p)
-    ]
+    workers = worker_pids(inlet.proc.pid)
     name = "flowweir" if client == "confluent-kafka" else "fw-kpng"
     result = Result(name)
 

@@ -24,8 +24,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.procstat import children, cmdline, cpu_seconds, peak_rss_mb
+from bench.procstat import children, cpu_seconds, peak_rss_mb, worker_pids
 from collector.config.root import parse_config
 from collector.generator.netflow9 import NetFlowV9Exporter, flood
 from collector.kafka.envelope import DecoderKind, Envelope, address_to_bytes
@@ -103,6 +104,17 @@ def stages(ch: ClickHouseServer, records: list[bytes], batch_size: int) -> dict[
     return {k: v / flows * 1e6 for k, v in cpu.items()} | {"flows": flows}
 
 
+def produce_all(producer: Any, records: list[bytes]) -> None:
+    for r in records:
+        while True:
+            try:
+                producer.produce("bench-v1", r)
+                break
+            except BufferError:  # queue full: let librdkafka send
+                producer.poll(0.1)
+    producer.flush(60)
+
+
 def end_to_end(ch: ClickHouseServer, records: list[bytes], outage: float) -> dict[str, float]:
     from confluent_kafka import Producer
 
@@ -112,14 +124,7 @@ def end_to_end(ch: ClickHouseServer, records: list[bytes], outage: float) -> dic
         p = Producer(
             {"bootstrap.servers": broker.bootstrap, "linger.ms": 50, "compression.type": "lz4"}
         )
-        for r in records:
-            while True:
-                try:
-                    p.produce("bench-v1", r)
-                    break
-                except BufferError:
-                    p.poll(0.1)
-        p.flush(60)
+        produce_all(p, records)
         client = ch.client("flowweir")
         before = client.execute("SELECT count() FROM flows")[0][0]
         expected = before + (len(records) - 4) * RECORDS
@@ -136,11 +141,7 @@ def end_to_end(ch: ClickHouseServer, records: list[bytes], outage: float) -> dic
                 },
             },
         ).start()
-        workers = [
-            c
-            for c in children(outlet.proc.pid)
-            if "spawn_main" in cmdline(c) and "resource_tracker" not in cmdline(c)
-        ]
+        workers = worker_pids(outlet.proc.pid)
         ch_cpu0 = cpu_seconds(ch.proc.pid)
         w_cpu0 = sum(cpu_seconds(w) for w in workers)
         t0 = time.monotonic()
@@ -164,14 +165,7 @@ def end_to_end(ch: ClickHouseServer, records: list[bytes], outage: float) -> dic
             # ClickHouse down while a new backlog arrives: the outlet must wait, not grow.
             ch.pause()
             try:
-                for r in records:
-                    while True:
-                        try:
-                            p.produce("bench-v1", r)
-                            break
-                        except BufferError:
-                            p.poll(0.1)
-                p.flush(60)
+                produce_all(p, records)
                 time.sleep(outage)
                 result["rss_worker_outage_mb"] = max(peak_rss_mb(w) for w in workers)
             finally:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
-import signal
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +13,10 @@ from collector.inlet.config import InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.udp import ListenerSocket, open_listener_group, open_listener_socket, rmem_max
 from collector.inlet.worker import WorkerSpec, worker_main
-from collector.metrics.aggregate import WorkerMetrics, make_registry, wait_until_ready
+from collector.metrics.aggregate import make_registry
+from collector.supervisor import Supervisor
 
 log = logging.getLogger("flowweir.inlet")
-
-RESTART_BACKOFF = 5.0  # seconds between restarts of a worker that keeps dying
 
 
 @dataclass
@@ -32,25 +26,13 @@ class Listener:
     sockets: list[ListenerSocket]
     program: ebpf.LoadResult
     processes: list[Any] = field(default_factory=list)
-    last_restart: list[float] = field(default_factory=list)
 
 
-class InletService:
+class InletService(Supervisor):
     def __init__(self, config: Config, verbose: bool = False) -> None:
+        super().__init__("inlet", INLET_METRICS, verbose)
         self.config = config
-        self.verbose = verbose
-        self.ctx = multiprocessing.get_context("spawn")
-        shared = WorkerMetrics(INLET_METRICS, self.ctx)
-        self.metrics_queue, self.aggregator, self.stats, self.receiver = (
-            shared.queue,
-            shared.aggregator,
-            shared.stats,
-            shared.receiver,
-        )
-        self.aggregator.before_collect(self._refresh_gauges)
         self.listeners: list[Listener] = []
-        self.stop_event = threading.Event()
-        self.http: OperationsServer | None = None
 
     # --- start -------------------------------------------------------------
     def start(self) -> None:
@@ -65,7 +47,6 @@ class InletService:
         for listener in self.listeners:
             for index in range(len(listener.sockets)):
                 listener.processes.append(self._spawn(listener, index))
-                listener.last_restart.append(0.0)
             # The workers hold their own duplicates; closing ours lets a dead worker's
             # socket really close (and leave the group) instead of silently queueing.
             for ls in listener.sockets:
@@ -129,14 +110,7 @@ class InletService:
             ls.kernel_timestamps,
             self.verbose,
         )
-        proc = self.ctx.Process(
-            target=worker_main,
-            args=(spec, ls.sock, self.metrics_queue),
-            name=f"inlet-{spec.name}",
-            daemon=False,
-        )
-        proc.start()
-        return proc
+        return self.spawn(worker_main, (spec, ls.sock, self.metrics_queue), f"inlet-{spec.name}")
 
     # --- supervision ---------------------------------------------------------
     def _refresh_gauges(self) -> None:
@@ -155,75 +129,32 @@ class InletService:
             }
             for lst in self.listeners
         }
-        ready = self.aggregator.sources()
-        starting = [
-            f"{lst.label}#{i}"
-            for lst in self.listeners
-            for i in range(len(lst.processes))
-            if f"{lst.label}#{i}" not in ready
-        ]
+        starting = self.starting()
         alive = all(d["alive"] == d["workers"] for d in details.values())
         ok = not self.stop_event.is_set() and alive and not starting
         return ok, {"listeners": details, **({"starting": starting} if starting else {})}
 
-    def _restart_dead(self) -> None:
-        for lst in self.listeners:
-            for index, proc in enumerate(lst.processes):
-                if proc.is_alive() or self.stop_event.is_set():
-                    continue
-                now = time.monotonic()
-                if now - lst.last_restart[index] < RESTART_BACKOFF:
-                    continue
-                log.error(
-                    "%s worker %d exited (code %s); starting a new one",
-                    lst.label,
-                    index,
-                    proc.exitcode,
-                )
-                host, port = lst.input.address
-                new = open_listener_socket(host, port, lst.input.receive_buffer)
-                if lst.program.map_fd is not None:
-                    ebpf.update_socket(lst.program.map_fd, index, new.sock)
-                lst.processes[index] = self._spawn(lst, index, new)
-                new.sock.close()
-                lst.last_restart[index] = now
-                self.stats.inc("flowweir_inlet_workers_restarts", (lst.label,))
+    def workers(self) -> dict[str, Any]:
+        return {
+            f"{lst.label}#{i}": p for lst in self.listeners for i, p in enumerate(lst.processes)
+        }
 
-    def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop_event.set())
-        self.start()
-        while not self.stop_event.wait(0.5):
-            self._restart_dead()
-        return self.stop()
+    def restart(self, name: str) -> None:
+        label, _, number = name.rpartition("#")
+        lst = next(lst for lst in self.listeners if lst.label == label)
+        index = int(number)
+        host, port = lst.input.address
+        new = open_listener_socket(host, port, lst.input.receive_buffer)
+        if lst.program.map_fd is not None:
+            ebpf.update_socket(lst.program.map_fd, index, new.sock)
+        lst.processes[index] = self._spawn(lst, index, new)
+        new.sock.close()
+        self.stats.inc("flowweir_inlet_workers_restarts", (lst.label,))
 
     def stop(self) -> int:
-        self.stop_event.set()
         log.info("stopping: draining sockets and flushing Kafka")
-        procs = [p for lst in self.listeners for p in lst.processes]
-        names = [f"{lst.label}#{i}" for lst in self.listeners for i in range(len(lst.processes))]
-        # A worker still starting has no SIGTERM handler yet: let it get there first.
-        wait_until_ready(self.aggregator, dict(zip(names, procs, strict=True)))
-        for p in procs:
-            if p.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    p.terminate()  # SIGTERM: the worker drains, flushes and exits
-        deadline = time.monotonic() + self.config.inlet.shutdown_timeout + 3
-        code = 0
-        for p in procs:
-            p.join(max(0.1, deadline - time.monotonic()))
-            if p.is_alive():
-                log.error("%s did not stop in time; killing it", p.name)
-                p.kill()
-                p.join()
-                code = 1
-            elif p.exitcode != 0:
-                log.error("%s exited with code %s", p.name, p.exitcode)
-                code = 1
-        self.receiver.stop()
-        self.receiver.drain()
-        if self.http:
-            self.http.stop()
+        # Workers drain their sockets and flush Kafka within shutdown-timeout.
+        code = self.stop_workers(self.config.inlet.shutdown_timeout + 3)
         for lst in self.listeners:
             lst.program.close()
         log.info("inlet stopped")

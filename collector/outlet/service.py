@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
-import signal
-import threading
-import time
 from typing import Any
 
 from collector.config.root import Config
 from collector.httpapi.server import OperationsServer
 from collector.kafka.envelope import topic_name
-from collector.metrics.aggregate import WorkerMetrics, make_registry, wait_until_ready
+from collector.metrics.aggregate import make_registry
 from collector.outlet.metrics import OUTLET_METRICS
 from collector.outlet.worker import WorkerSpec, worker_main
+from collector.supervisor import Supervisor
 
 log = logging.getLogger("flowweir.outlet")
-
-RESTART_BACKOFF = 5.0
 
 
 def topic_partitions(config: Config, timeout: float = 10.0) -> int | None:
@@ -40,23 +34,11 @@ def topic_partitions(config: Config, timeout: float = 10.0) -> int | None:
     return len(info.partitions)
 
 
-class OutletService:
+class OutletService(Supervisor):
     def __init__(self, config: Config, verbose: bool = False) -> None:
+        super().__init__("outlet", OUTLET_METRICS, verbose)
         self.config = config
-        self.verbose = verbose
-        self.ctx = multiprocessing.get_context("spawn")
-        shared = WorkerMetrics(OUTLET_METRICS, self.ctx)
-        self.metrics_queue, self.aggregator, self.stats, self.receiver = (
-            shared.queue,
-            shared.aggregator,
-            shared.stats,
-            shared.receiver,
-        )
-        self.aggregator.before_collect(self._refresh_gauges)
         self.processes: list[Any] = []
-        self.last_restart: list[float] = []
-        self.stop_event = threading.Event()
-        self.http: OperationsServer | None = None
 
     def _refresh_gauges(self) -> None:
         self.stats.set(
@@ -65,7 +47,7 @@ class OutletService:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         alive = sum(1 for p in self.processes if p.is_alive())
-        ready = len(self.aggregator.sources() & {f"worker-{i}" for i in range(len(self.processes))})
+        ready = len(self.processes) - len(self.starting())
         ok = not self.stop_event.is_set() and alive == ready == len(self.processes) > 0
         return ok, {"workers": len(self.processes), "alive": alive, "ready": ready}
 
@@ -89,7 +71,6 @@ class OutletService:
         self.receiver.start()
         for i in range(workers):
             self.processes.append(self._spawn(i))
-            self.last_restart.append(0.0)
         self.http.start()
         log.info(
             "outlet started: %d workers consuming %s as group %s",
@@ -99,53 +80,19 @@ class OutletService:
         )
 
     def _spawn(self, index: int) -> Any:
-        proc = self.ctx.Process(
-            target=worker_main,
-            args=(WorkerSpec(index, self.config, self.verbose), self.metrics_queue),
-            name=f"outlet-{index}",
-        )
-        proc.start()
-        return proc
+        spec = WorkerSpec(index, self.config, self.verbose)
+        return self.spawn(worker_main, (spec, self.metrics_queue), f"outlet-{index}")
 
-    def _restart_dead(self) -> None:
-        for i, proc in enumerate(self.processes):
-            if proc.is_alive() or self.stop_event.is_set():
-                continue
-            now = time.monotonic()
-            if now - self.last_restart[i] < RESTART_BACKOFF:
-                continue
-            log.error("outlet worker %d exited (code %s); starting a new one", i, proc.exitcode)
-            self.processes[i] = self._spawn(i)
-            self.last_restart[i] = now
-            self.stats.inc("flowweir_outlet_workers_restarts")
+    def workers(self) -> dict[str, Any]:
+        return {f"worker-{i}": p for i, p in enumerate(self.processes)}
 
-    def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop_event.set())
-        self.start()
-        while not self.stop_event.wait(0.5):
-            self._restart_dead()
-        return self.stop()
+    def restart(self, name: str) -> None:
+        index = int(name.removeprefix("worker-"))
+        self.processes[index] = self._spawn(index)
+        self.stats.inc("flowweir_outlet_workers_restarts")
 
     def stop(self) -> int:
-        self.stop_event.set()
         log.info("stopping: inserting the last batches and committing")
-        wait_until_ready(self.aggregator, {f"worker-{i}": p for i, p in enumerate(self.processes)})
-        for p in self.processes:
-            if p.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    p.terminate()
-        code = 0
-        for p in self.processes:
-            p.join(30)
-            if p.is_alive():
-                log.error("%s did not stop in time; killing it", p.name)
-                p.kill()
-                p.join()
-                code = 1
-        self.receiver.stop()
-        self.receiver.drain()
-        if self.http:
-            self.http.stop()
+        code = self.stop_workers(30)
         log.info("outlet stopped")
         return code

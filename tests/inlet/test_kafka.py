@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -13,6 +14,7 @@ import pytest
 
 from collector.generator.netflow9 import NetFlowV9Exporter
 from collector.kafka.envelope import DecoderKind, decode_envelope
+from tests.services.base import wait_for
 from tests.services.kafka import read_all
 
 
@@ -110,3 +112,21 @@ def test_receive_buffer_capped_without_cap_net_admin_warns(inlet_factory):
     )
     assert inlet.metric_sum("flowweir_inlet_udp_receive_buffer_bytes", worker="0") == rmem_max
     assert f"raise net.core.rmem_max (now {rmem_max})" in inlet.log()
+
+
+def test_a_dead_worker_is_replaced_and_its_share_keeps_flowing(inlet_factory, kafka_broker):
+    from bench.procstat import worker_pids
+
+    inlet = inlet_factory(workers=2)
+    workers = worker_pids(inlet.proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    assert inlet.wait_metric("flowweir_inlet_workers_restarts_total", 1, timeout=20) == 1, (
+        inlet.log()
+    )
+    wait_for(inlet.healthy, 30, f"inlet healthy again\n{inlet.log()}")
+    assert "exited (code -9); starting a new one" in inlet.log()
+    sock, _ = send(inlet.port, [b"after-restart-%d" % i for i in range(400)])
+    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=400)
+    sock.close()
+    assert len(messages) == 400  # the new worker's socket took the dead one's place in the eBPF map

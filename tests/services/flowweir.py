@@ -158,3 +158,17 @@ class Daemon:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def orchestrate_once(
+    config: dict[str, Any], directory: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`flowweir orchestrator --once` on `config`: the topic and the schema, then exit."""
+    path = directory / "orchestrator.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return subprocess.run(
+        [sys.executable, "-m", "collector.cli", "orchestrator", "--config", str(path), "--once"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

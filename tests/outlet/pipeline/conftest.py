@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.services.base import free_port, wait_for
-from tests.services.flowweir import Daemon
+from tests.services.flowweir import Daemon, orchestrate_once
 
 
 class Pipeline:
@@ -41,22 +38,7 @@ class Pipeline:
         self.topic = f"{self.base['kafka']['topic']}-v1"
 
     def orchestrate(self) -> None:
-        path = self.tmp / "orchestrator.yaml"
-        path.write_text(yaml.safe_dump(self.base))
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "collector.cli",
-                "orchestrator",
-                "--config",
-                str(path),
-                "--once",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = orchestrate_once(self.base, self.tmp)
         assert result.returncode == 0, result.stderr
 
     def inlet(self, workers: int = 1, host: str = "127.0.0.1") -> Daemon:
