@@ -21,6 +21,7 @@ import pytest
 
 from tests.outlet.pipeline.conftest import Pipeline
 from tests.services.base import Service, wait_for
+from tests.services.flowweir import Daemon
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip"), reason="network namespaces need root and iproute2"
@@ -171,32 +172,13 @@ def test_lab_flows_arrive_named_from_the_routers_snmp(
         "queue": f"lab-{os.getpid()}",
         "snmp": {"communities": {"10.99.0.0/16": ["public"]}},
     }
-    worker = Service()
+    worker: Daemon | None = None
     try:
         pipeline.orchestrate()
         pipeline.inlet(host="0.0.0.0")
-        config = tmp_path / "enrich.yaml"
-        import yaml
-
-        config.write_text(yaml.safe_dump(pipeline.base))
-        worker._spawn(
-            [
-                sys.executable,
-                "-m",
-                "collector.cli",
-                "enrich",
-                "worker",
-                "--config",
-                str(config),
-                "--pool",
-                "solo",
-            ]
-        )
-        wait_for(
-            lambda: " ready." in worker.log_path.read_text(errors="replace"),
-            60,
-            f"enrich worker\n{worker.log_tail()}",
-        )
+        worker = Daemon(
+            "enrich", pipeline.base, args=("--pool", "solo"), subcommand="worker"
+        ).start()
         pipeline.outlet(metadata="enrich")
         # router1: NetFlow v9 through interfaces 2 (ge0) and 3 (xe1)
         r1 = routers["router1"]
@@ -241,4 +223,5 @@ def test_lab_flows_arrive_named_from_the_routers_snmp(
         assert names == {(2, "ge0", "Core: collector link 1"), (3, "xe1", "Transit: Cogent")}
     finally:
         pipeline.stop()
-        worker.stop()
+        if worker is not None:
+            worker.stop()
