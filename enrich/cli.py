@@ -18,7 +18,8 @@ import time
 
 import redis
 
-from collector.config.root import Config, ConfigError, load_config
+from collector.config.root import Config
+from collector.daemon import load_or_report
 from collector.metrics.aggregate import Aggregator, make_registry
 from collector.metrics.stats import Stats
 from enrich.cache import MetadataCache, key
@@ -53,11 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(path: str) -> Config | None:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        print(f"configuration error:\n{exc}", file=sys.stderr)
-        return None
+    return load_or_report(path)
 
 
 def _redis(config: Config) -> redis.Redis | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from collector.config.root import ConfigError, dump_config, load_config
+from collector.config.root import dump_config
+from collector.daemon import load_or_report
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -16,10 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        print(f"configuration error:\n{exc}", file=sys.stderr)
+    config = load_or_report(args.file)
+    if config is None:
         return 1
     if args.action == "check":
         print(f"{args.file}: ok")

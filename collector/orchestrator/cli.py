@@ -18,6 +18,7 @@ import threading
 from types import FrameType
 
 from collector.config.root import Config, ConfigError, load_config
+from collector.daemon import load_or_report
 
 log = logging.getLogger("collector.orchestrator")
 
@@ -48,10 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from collector.orchestrator.metrics import METRICS
     from collector.orchestrator.root import Orchestrator
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"configuration error:\n{exc}", file=sys.stderr)
+    config = load_or_report(args.config)
+    if config is None:
         return 1
     if args.print_ddl:
         print_ddl(config, args.print_ddl)
