@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
+from collector.schema.executor import ChdbExecutor
 from tests.services.clickhouse import ClickHouseServer
 from tests.services.kafka import KafkaBroker
 from tests.services.redis import RedisServer
@@ -27,3 +29,15 @@ def redis_server() -> Iterator[RedisServer]:
 def clickhouse_server() -> Iterator[ClickHouseServer]:
     with ClickHouseServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def chdb_executor() -> Iterator[ChdbExecutor]:
+    """A modern ClickHouse in process (cannot serve the native protocol, can run SQL).
+
+    chdb keeps one engine per process: share one session, one database per test.
+    """
+    with tempfile.TemporaryDirectory(prefix="flowweir-chdb-") as path:
+        executor = ChdbExecutor(path)
+        yield executor
+        executor.close()

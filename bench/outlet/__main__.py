@@ -33,6 +33,7 @@ from collector.kafka.envelope import DecoderKind, Envelope, address_to_bytes
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
 from collector.outlet.core.enricher import Enricher
+from collector.outlet.core.strings import concatenate
 from collector.outlet.decoder import Decoder
 from collector.outlet.metrics import OUTLET_METRICS
 from collector.schema.columns import COLUMNS
@@ -43,6 +44,7 @@ from tests.services.base import free_port
 from tests.services.clickhouse import ClickHouseServer
 from tests.services.flowweir import Daemon
 from tests.services.kafka import KafkaBroker
+from tests.services.redis import RedisServer
 
 RECORDS = 30
 
@@ -65,13 +67,85 @@ def envelopes(count: int, exporters: int = 4) -> list[bytes]:
     return out
 
 
-def stages(ch: ClickHouseServer, records: list[bytes], batch_size: int) -> dict[str, float]:
-    from collector.kafka.envelope import decode_envelope
+# The enriched profile: what a deployment configures. Names come from the enrichment
+# cache in Redis (filled below as the enrichment workers would), then classifiers,
+# networks and the GeoIP test databases shipped in shared/testdata.
+GEOIP = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "geoip"
+ENRICHED = {
+    "metadata": "enrich",
+    "exporter-classifiers": [
+        {
+            "match": {"name": "^(?P<site>[a-z]+[0-9])-edge"},
+            "set": {"group": "edge", "role": "peering", "site": "$site"},
+        }
+    ],
+    "interface-classifiers": [
+        {
+            "match": {"description": r"^(?P<kind>Transit|Peering): (?P<provider>\S+)"},
+            "set": {"connectivity": "$kind", "provider": "$provider", "boundary": "external"},
+        },
+        {"match": {"interface": "^(ae|et)-"}, "set": {"boundary": "internal"}},
+    ],
+    "networks": {
+        "10.0.0.0/8": {"name": "corp", "role": "internal", "site": "par1"},
+        "198.51.100.0/24": {"name": "customers", "tenant": "acme"},
+    },
+    "geoip": {
+        "asn-database": str(GEOIP / "GeoLite2-ASN-Test.mmdb"),
+        "geo-database": str(GEOIP / "GeoLite2-City-Test.mmdb"),
+    },
+}
 
-    config = parse_config({"clickhouse": {"servers": [ch.address]}, "outlet": {"metadata": "none"}})
+
+def fill_metadata_cache(redis_url: str, exporters: int = 4) -> None:
+    import redis
+
+    from enrich.cache import Answer, Exporter, Interface, MetadataCache
+
+    cache = MetadataCache(redis.Redis.from_url(redis_url))
+    for e in range(exporters):
+        cache.store(
+            f"192.0.2.{e + 1}",
+            Answer(
+                exporter=Exporter(name=f"par{e + 1}-edge1", region="europe", tenant="ops"),
+                interfaces={
+                    i: Interface(
+                        name=f"et-0/0/{i}",
+                        description=f"{'Transit' if i % 2 else 'Peering'}: provider{i}",
+                        speed=100_000,
+                    )
+                    for i in range(1, 5)
+                },
+                provider="static",
+            ),
+        )
+
+
+def outlet_section(profile: str) -> dict[str, Any]:
+    return {"metadata": "none"} if profile == "bare" else dict(ENRICHED)
+
+
+def stages(
+    ch: ClickHouseServer, records: list[bytes], batch_size: int, profile: str, redis_url: str
+) -> dict[str, float]:
+    from collector.kafka.envelope import decode_envelope
+    from enrich.client import MetadataClient
+
+    config = parse_config(
+        {
+            "clickhouse": {"servers": [ch.address]},
+            "redis": {"url": redis_url},
+            "outlet": outlet_section(profile),
+        }
+    )
     stats = Stats(OUTLET_METRICS)
     decoder = Decoder(stats)
-    enricher = Enricher(config.outlet, stats, None)
+    metadata = (
+        MetadataClient(config.enrich, config.redis, stats)
+        if config.outlet.metadata == "enrich"
+        else None
+    )
+    enricher = Enricher(config.outlet, stats, metadata)
     writer = ClickHouseWriter(config.clickhouse, stats)
     cpu = {"decode": 0.0, "enrich": 0.0, "batch": 0.0, "insert": 0.0}
     flows = 0
@@ -89,10 +163,8 @@ def stages(ch: ClickHouseServer, records: list[bytes], batch_size: int) -> dict[
         chunks.append(cols)
         pending = sum(len(c["TimeReceived"]) for c in chunks)
         if pending >= batch_size or start + 2000 >= len(records):
-            import numpy as np
-
             t3 = time.process_time()
-            columns = {c.name: np.concatenate([ch_[c.name] for ch_ in chunks]) for c in COLUMNS}
+            columns = {c.name: concatenate([ch_[c.name] for ch_ in chunks]) for c in COLUMNS}
             t4 = time.process_time()
             writer.insert(columns, lambda: False, lambda: None)
             t5 = time.process_time()
@@ -101,7 +173,9 @@ def stages(ch: ClickHouseServer, records: list[bytes], batch_size: int) -> dict[
             flows += pending
             chunks = []
     writer.close()
-    return {k: v / flows * 1e6 for k, v in cpu.items()} | {"flows": flows}
+    enricher.close()
+    result = {k: v / flows * 1e6 for k, v in cpu.items()}
+    return result | {"total": sum(result.values()), "flows": flows}
 
 
 def produce_all(producer: Any, records: list[bytes]) -> None:
@@ -115,7 +189,9 @@ def produce_all(producer: Any, records: list[bytes]) -> None:
     producer.flush(60)
 
 
-def end_to_end(ch: ClickHouseServer, records: list[bytes], outage: float) -> dict[str, float]:
+def end_to_end(
+    ch: ClickHouseServer, records: list[bytes], outage: float, redis_url: str
+) -> dict[str, float]:
     from confluent_kafka import Producer
 
     broker = KafkaBroker().start()
@@ -133,12 +209,9 @@ def end_to_end(ch: ClickHouseServer, records: list[bytes], outage: float) -> dic
             {
                 "kafka": {"brokers": [broker.bootstrap], "topic": "bench"},
                 "clickhouse": {"servers": [ch.address]},
-                "outlet": {
-                    "metadata": "none",
-                    "template-store": "memory",
-                    "session-timeout": 3,
-                    "maximum-wait-time": 2,
-                },
+                "redis": {"url": redis_url},
+                "outlet": outlet_section("enriched")
+                | {"template-store": "memory", "session-timeout": 3, "maximum-wait-time": 2},
             },
         ).start()
         workers = worker_pids(outlet.proc.pid)
@@ -229,20 +302,28 @@ def main() -> None:
         flush=True,
     )
     records = envelopes(args.datagrams)
-    with ClickHouseServer() as ch:
+    with ClickHouseServer() as ch, RedisServer() as rd:
         Migrator(
             DriverExecutor(ch.address),
             SchemaSettings(),
             dictionaries_path=str(ch.dir / "dictionaries"),
         ).migrate()
-        st = stages(ch, records, 50_000)
-        total = st["decode"] + st["enrich"] + st["batch"] + st["insert"]
-        print(f"\noutlet CPU per flow, in process ({st['flows']:.0f} flows, batches of 50,000):")
-        for k in ("decode", "enrich", "batch", "insert"):
-            print(f"  {k:8s} {st[k]:6.2f} us")
-        print(f"  {'total':8s} {total:6.2f} us   (target <= 2 us, ClickHouse server excluded)")
-        e2e = end_to_end(ch, records, args.outage)
-    print("\nend to end, Kafka backlog -> 1 outlet worker -> ClickHouse 18.16 on this machine:")
+        fill_metadata_cache(rd.url)
+        profiles = {p: stages(ch, records, 50_000, p, rd.url) for p in ("bare", "enriched")}
+        flows = profiles["bare"]["flows"]
+        print(f"\noutlet CPU per flow, in process ({flows:.0f} flows, batches of 50,000), us:")
+        print("  bare: no metadata, classifiers or networks; enriched: names from the Redis cache,")
+        print("  exporter + interface classifiers, 2 networks, GeoIP ASN + City databases")
+        print(f"  {'stage':8s} {'bare':>8s} {'enriched':>9s}")
+        for k in ("decode", "enrich", "batch", "insert", "total"):
+            print(f"  {k:8s} {profiles['bare'][k]:8.2f} {profiles['enriched'][k]:9.2f}")
+        print("  (target <= 2 us per flow, ClickHouse server excluded)")
+        total = profiles["enriched"]["total"]
+        e2e = end_to_end(ch, records, args.outage, rd.url)
+    print(
+        "\nend to end, enriched profile, Kafka backlog -> 1 outlet worker -> ClickHouse 18.16 "
+        "on this machine:"
+    )
     print(
         f"  {e2e['flows_per_s']:,.0f} flows/s ({e2e['flows']:.0f} flows in {e2e['seconds']:.1f} s)"
     )

@@ -14,14 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from collector.config.root import Config
 from collector.daemon import run_worker
 from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
 from collector.outlet.core.enricher import Enricher
+from collector.outlet.core.strings import ColumnData, concatenate
 from collector.outlet.decoder import Decoder, MemoryTemplateStore, RedisTemplateStore
 from collector.outlet.metrics import OUTLET_METRICS
 from collector.schema.columns import COLUMNS
@@ -89,7 +88,7 @@ class OutletWorker:
 
     # --- batch state -----------------------------------------------------------
     def _reset_batch(self) -> None:
-        self.chunks: list[dict[str, np.ndarray]] = []
+        self.chunks: list[dict[str, ColumnData]] = []
         self.flows = 0
         self.fed = 0
         self.offsets: dict[int, int] = {}  # partition -> last offset in the batch
@@ -135,14 +134,7 @@ class OutletWorker:
         """Insert the batch, then commit its offsets. False if ClickHouse did not accept it in time."""
         self.decode_pending()
         if self.flows:
-            columns = {
-                c.name: (
-                    np.concatenate([ch[c.name] for ch in self.chunks])
-                    if len(self.chunks) > 1
-                    else self.chunks[0][c.name]
-                )
-                for c in COLUMNS
-            }
+            columns = {c.name: concatenate([ch[c.name] for ch in self.chunks]) for c in COLUMNS}
 
             def should_stop() -> bool:
                 if deadline is not None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,15 +107,6 @@ class Backend:
         tables = [r[0] for r in self.executor.query(f"SHOW TABLES FROM {db}")]
         creates = [str(self.scalar(f"SHOW CREATE TABLE {db}.{t}")) for t in sorted(tables)]
         return columns, creates
-
-
-@pytest.fixture(scope="session")
-def chdb_executor() -> Iterator[ChdbExecutor]:
-    # chdb keeps one engine per process: share one session, one database per test.
-    with tempfile.TemporaryDirectory(prefix="flowweir-chdb-") as path:
-        executor = ChdbExecutor(path)
-        yield executor
-        executor.close()
 
 
 @pytest.fixture

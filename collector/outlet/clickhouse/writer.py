@@ -1,8 +1,9 @@
 """Columnar inserts into the raw (Null-engine) table, retried until ClickHouse accepts them.
 
-Hot path: columns go to clickhouse-driver as NumPy arrays (use_numpy), so numeric
-columns are written without a Python loop; repeated strings arrive as object
-arrays whose items are shared, not copied.
+clickhouse-driver talks the native protocol (handshake, settings, errors); the
+block itself is encoded by `native.py` with NumPy, as the column types the server
+announces for the INSERT, because the driver's own encoders loop over String and
+Array values in Python (see native.py for the numbers).
 """
 
 from __future__ import annotations
@@ -13,11 +14,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+from clickhouse_driver import Client, defines
+from clickhouse_driver.block import BlockInfo, ColumnOrientedBlock
+from clickhouse_driver.protocol import ClientPacketTypes
+from clickhouse_driver.varint import write_varint
+from clickhouse_driver.writer import write_binary_str
 
 from collector.config.model import parse_hostport
 from collector.config.shared import ClickHouseConfig
 from collector.metrics.stats import MetricDef, MetricSet, Stats
+from collector.outlet.clickhouse.native import encode_block
+from collector.outlet.core.strings import ColumnData
 from collector.schema.columns import COLUMNS
 
 log = logging.getLogger(__name__)
@@ -47,12 +54,10 @@ class ClickHouseWriter:
         self._down_logged = False
 
     def _connect(self) -> Any:
-        from clickhouse_driver import Client
-
         host, port = parse_hostport(
             self.config.servers[self._server % len(self.config.servers)], 9000
         )
-        return Client(
+        return BlockClient(
             host=host,
             port=port,
             user=self.config.username,
@@ -60,13 +65,12 @@ class ClickHouseWriter:
             database=self.config.database,
             connect_timeout=self.config.timeout,
             send_receive_timeout=max(self.config.timeout, 30),
-            settings={"use_numpy": True},
             compression=False,
         )
 
     def insert(
         self,
-        columns: dict[str, np.ndarray],
+        columns: dict[str, ColumnData],
         should_stop: Callable[[], bool],
         idle: Callable[[], None],
     ) -> bool:
@@ -75,15 +79,14 @@ class ClickHouseWriter:
         `idle()` is called while waiting (the consumer keeps its group membership alive).
         Returns False only when told to stop before the batch was accepted.
         """
-        data = [columns[name] for name in self.columns]
-        n = len(data[0]) if data else 0
+        n = len(columns[self.columns[0]])
         delay = 0.5
         while True:
             started = time.monotonic()
             try:
                 if self._client is None:
                     self._client = self._connect()
-                self._client.execute(self.query, data, columnar=True)
+                self._client.execute(self.query, (columns, n))
             except Exception as exc:  # network, server and protocol errors alike: retry
                 kind = _error_kind(exc)
                 self.stats.inc(P + "insert_errors", (kind,))
@@ -140,3 +143,34 @@ def _error_kind(exc: Exception) -> str:
     if "ServerException" in name:
         return "server"
     return "other"
+
+
+class BlockClient(Client):  # type: ignore[misc]
+    """clickhouse-driver's Client, sending INSERT data as one block encoded by native.py."""
+
+    # Client.process_insert_query hands `execute`'s params here once it has read the
+    # sample block; this mirrors Client.send_data, with our bytes for the block.
+    def send_data(
+        self, sample_block: Any, data: Any, types_check: bool = False, columnar: bool = False
+    ) -> int:
+        columns, n = data
+        conn = self.connection
+        revision = conn.server_info.used_revision
+        body = encode_block(
+            sample_block.columns_with_types,
+            columns,
+            n,
+            revision >= defines.DBMS_MIN_REVISION_WITH_CUSTOM_SERIALIZATION,
+        )
+        write_varint(ClientPacketTypes.DATA, conn.fout)
+        if revision >= defines.DBMS_MIN_REVISION_WITH_TEMPORARY_TABLES:
+            write_binary_str("", conn.fout)
+        if revision >= defines.DBMS_MIN_REVISION_WITH_BLOCK_INFO:
+            BlockInfo().write(conn.fout)
+        for piece in body:
+            conn.fout.write(piece)
+        conn.fout.flush()
+        self.receive_profile_events()
+        conn.send_data(ColumnOrientedBlock())  # an empty block ends the data
+        self.receive_profile_events()
+        return n

@@ -23,6 +23,7 @@ from collector.outlet.core.classify import (
     is_private_asn,
 )
 from collector.outlet.core.networks import NetworkLookup
+from collector.outlet.core.strings import ColumnData, Strings
 from collector.outlet.decoder.batch import FlowBatch
 from collector.schema.columns import COLUMNS, ENRICH_COLUMNS
 from enrich.config import SubnetMap
@@ -156,26 +157,25 @@ class Enricher:
             self.metadata.prefetch(exporter, sorted(ifs))  # type: ignore[union-attr]
 
     # --- the batch --------------------------------------------------------------
-    def enrich(self, batch: FlowBatch) -> dict[str, np.ndarray]:
+    def enrich(self, batch: FlowBatch) -> dict[str, ColumnData]:
         """All COLUMNS for the flows kept (rejected flows are counted and removed)."""
         n = batch.n
-        cols: dict[str, np.ndarray] = dict(batch.columns)
+        cols: dict[str, Any] = dict(batch.columns)  # ndarray, Strings for string columns
         if n == 0:
             return {c.name: np.zeros(0, dtype=c.dtype) for c in COLUMNS}
         keep = np.ones(n, dtype=bool)
         reasons: list[tuple[np.ndarray, str]] = []
 
-        uniq_exp, first, exp_inv = np.unique(
-            cols["ExporterAddress"], return_index=True, return_inverse=True
-        )
+        uniq_exp, first, exp_inv = unique_addresses(cols["ExporterAddress"])
         exporters = [address_text(bytes(a)) for a in uniq_exp]
         probe = np.where(
             cols["InIf"][first] != 0, cols["InIf"][first], cols["OutIf"][first]
         ).tolist()
         exp_rows = [self._exporter_fields(a, i) for a, i in zip(exporters, probe, strict=True)]
         for j, attr in enumerate(_EXPORTER_ATTRS):
-            values = np.array([r[0][j] for r in exp_rows], dtype=object)
-            cols[f"Exporter{attr.capitalize()}"] = values[exp_inv]
+            cols[f"Exporter{attr.capitalize()}"] = Strings.from_keys(
+                [r[0][j] for r in exp_rows], exp_inv
+            )
 
         # Sampling rate: override, else the exporter's, else the default; none is a rejection.
         override = np.array([r[1] for r in exp_rows], dtype=np.uint64)[exp_inv]
@@ -207,9 +207,9 @@ class Enricher:
                 for e, i, v in zip(u_exp.tolist(), u_if.tolist(), u_vlan.tolist(), strict=True)
             ]
             for attr in _IF_ATTRS:
-                cols[f"{side}If{attr.capitalize()}"] = np.array(
-                    [getattr(x, attr) for x in infos], dtype=object
-                )[inv]
+                cols[f"{side}If{attr.capitalize()}"] = Strings.from_keys(
+                    [getattr(x, attr) for x in infos], inv
+                )
             cols[f"{side}IfSpeed"] = np.array([x.speed for x in infos], dtype=np.uint32)[inv]
             cols[f"{side}IfBoundary"] = np.array([x.boundary for x in infos], dtype=np.uint8)[inv]
             rejected = np.array([x.rejected for x in infos], dtype=bool)[inv]
@@ -236,15 +236,23 @@ class Enricher:
         self._count(exporters, exp_inv, "flowweir_outlet_core_flows_out")
         return cols
 
-    def _networks_and_asn(self, cols: dict[str, np.ndarray], n: int) -> None:
-        empty = np.full(n, "", dtype=object)
+    def _networks_and_asn(self, cols: dict[str, Any], n: int) -> None:
+        empty = Strings.constant("", n)
         net = self.networks
         for side in ("Src", "Dst"):
             if net.enabled:
-                uniq, inv = np.unique(cols[f"{side}Addr"], return_inverse=True)
-                rows = [net.lookup(bytes(a)) for a in uniq]
+                uniq, _, by_address = unique_addresses(cols[f"{side}Addr"])
+                # Thousands of addresses, a few networks: fold equal rows before the columns.
+                index: dict[tuple[Any, ...], int] = {}
+                row_of = np.fromiter(
+                    (index.setdefault(net.lookup(bytes(a)), len(index)) for a in uniq),
+                    np.int32,
+                    len(uniq),
+                )
+                rows = list(index)
+                inv = row_of[by_address]
                 for j, attr in enumerate(net.ATTRS):
-                    cols[f"{side}Net{attr}"] = np.array([r[j] for r in rows], dtype=object)[inv]
+                    cols[f"{side}Net{attr}"] = Strings.from_keys([r[j] for r in rows], inv)
                 asn_u = np.array([r[-1] for r in rows], dtype=np.uint32)
             else:
                 for attr in NetworkLookup.ATTRS:
@@ -274,6 +282,33 @@ class Enricher:
         for e, c in zip(exporters, counts.tolist(), strict=True):
             if c:
                 self.stats.inc(metric, (e, reason) if reason else (e,), c)
+
+
+# Multiplier of the 64-bit hash of an address (golden ratio, odd): mixes the high half in.
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def unique_addresses(addresses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct 16-byte addresses, an index of each, and each row's position among them.
+
+    `np.unique` sorts 16-byte strings at ~250 ns a row; one uint64 per address sorts
+    at ~40 ns. When all addresses share their first 8 bytes (IPv4, or one IPv6 /64)
+    the last 8 are that key; otherwise a hash of both halves is, and the result is
+    checked: on a collision (never seen, but possible) the exact sort is used.
+    """
+    flat = np.ascontiguousarray(addresses, dtype="S16")
+    halves = flat.view(np.uint64).reshape(-1, 2)
+    exact = len(flat) == 0 or bool((halves[:, 0] == halves[0, 0]).all())
+    if exact:
+        key = halves[:, 1]
+    else:
+        with np.errstate(over="ignore"):
+            key = halves[:, 0] * _MIX + halves[:, 1]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    uniq = flat[first]
+    if not exact and not np.array_equal(uniq[inverse], flat):
+        uniq, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
+    return uniq, first, inverse
 
 
 ENRICH_COLUMN_NAMES = tuple(c.name for c in ENRICH_COLUMNS)
