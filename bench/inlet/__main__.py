@@ -3,6 +3,8 @@
 Receivers, measured in the same run with the same generator process:
   flowweir   one inlet worker producing to a local Kafka-protocol broker (Tansu)
   recv_into  a plain Python recv_into loop (the floor for Python)
+  +produce   recv_into plus one confluent-kafka produce per datagram with the
+             inlet's producer settings (the floor for our Kafka contract)
   nfcapd     nfdump's collector from Debian, writing flow files
 
 For each: the loss-free rate (highest stepped send rate with no kernel or queue
@@ -13,6 +15,7 @@ and peak resident memory. Run: `.venv/bin/python -m bench.inlet [--seconds 2]`.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -46,6 +49,7 @@ class Result:
     cpu_s: float = 0.0
     received: int = 0
     rss_mb: dict[str, float] = field(default_factory=dict)
+    stalled_rss_mb: float = 0.0  # peak worker RSS after a flood with the Kafka broker stopped
 
     @property
     def loss_free(self) -> float:
@@ -117,6 +121,36 @@ def bench_plain(seconds: float) -> Result:
     result.rss_mb["recv_into"] = peak_rss_mb(proc.pid)
     proc.send_signal(signal.SIGTERM)
     proc.wait()
+    return result
+
+
+def bench_plain_produce(seconds: float) -> Result:
+    broker = KafkaBroker().start()
+    broker.create_topic("floor-v1", partitions=4)
+    port = free_port(2)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.inlet.plain_produce",
+            str(port),
+            str(RCVBUF),
+            broker.bootstrap,
+            "floor-v1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout and proc.stdout.readline().strip() == "ready"
+    result = Result("+produce")
+    run_steps(result, port, seconds, [proc.pid], settle=lambda: time.sleep(1.2))
+    result.rss_mb["+produce"] = peak_rss_mb(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    queue_full = int(proc.stdout.readline() or 0)
+    proc.wait()
+    broker.stop()
+    if queue_full:
+        print(f"  +produce: {queue_full} datagrams found the producer queue full")
     return result
 
 
@@ -206,6 +240,14 @@ def bench_inlet(seconds: float, client: str) -> tuple[Result, float]:
     errors = inlet.metric_sum("flowweir_inlet_kafka_delivery_errors_total")
     enqueued = inlet.metric_sum("flowweir_inlet_kafka_enqueued_messages_total")
     print(f"  {name}: {enqueued:.0f} envelopes produced, {errors:.0f} delivery errors")
+    # Worst case for memory: Kafka stops answering under a flood, the producer queue fills.
+    os.killpg(broker.proc.pid, signal.SIGSTOP)
+    try:
+        send(port, int(100_000 * seconds), 0)
+        time.sleep(1)
+        result.stalled_rss_mb = max(peak_rss_mb(w) for w in workers)
+    finally:
+        os.killpg(broker.proc.pid, signal.SIGCONT)
     inlet.stop()
     broker.stop()
     return result, broker_cpu
@@ -229,6 +271,8 @@ def main() -> None:
         results.append(bench_inlet(args.seconds, "kafka-python-ng")[0])
     plain = bench_plain(args.seconds)
     results.append(plain)
+    floor = bench_plain_produce(args.seconds)
+    results.append(floor)
     nfcapd = bench_nfcapd(args.seconds)
     if nfcapd:
         results.append(nfcapd)
@@ -247,6 +291,10 @@ def main() -> None:
         + ", ".join(f"{k} {v:.1f} MB" for k, v in inlet.rss_mb.items())
     )
     print(
+        f"inlet worker peak RSS after a flood with the Kafka broker stopped (producer queue "
+        f"full): {inlet.stalled_rss_mb:.1f} MB (limit 80 MB)"
+    )
+    print(
         f"Kafka broker (Tansu) CPU during the inlet run: {broker_cpu:.1f} s "
         f"({broker_cpu / inlet.received * 1e6:.1f} us/datagram, not counted above)"
     )
@@ -255,6 +303,10 @@ def main() -> None:
         print(f"loss-free rate flowweir / nfcapd: {ratio:.2f}x (target >= 1, aim 2)")
     print(
         f"CPU per datagram flowweir / recv_into: {inlet.us_per_datagram / plain.us_per_datagram:.2f}x (target <= 2.5)"
+    )
+    print(
+        f"CPU per datagram +produce / recv_into: {floor.us_per_datagram / plain.us_per_datagram:.2f}x; "
+        f"flowweir above that floor: {inlet.us_per_datagram - floor.us_per_datagram:.2f} us/datagram"
     )
 
 

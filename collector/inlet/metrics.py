@@ -19,6 +19,12 @@ INLET_METRICS = MetricSet(
         ("listener", "worker", "reason"),
     ),
     MetricDef(
+        P + "udp_receive_calls",
+        "recvmmsg calls that returned datagrams (datagrams / calls: the batching achieved).",
+        "counter",
+        ("listener", "worker"),
+    ),
+    MetricDef(
         P + "udp_exporter_datagrams",
         "Datagrams received per exporter.",
         "counter",

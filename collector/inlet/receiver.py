@@ -41,7 +41,7 @@ MMSGHDR = np.dtype(
 )
 IOVEC = np.dtype({"names": ["base", "len"], "formats": ["<u8", "<u8"], "itemsize": 16})
 
-SMALL_BATCH = 8  # up to this many datagrams, plain struct calls beat NumPy's per-call overhead
+SMALL_BATCH = 32  # up to this many datagrams, plain struct calls beat NumPy's per-call overhead
 _CMSG_TS = struct.Struct("<qiiqq")  # cmsg_len, level, type, tv_sec, tv_nsec
 _CMSG_U32 = struct.Struct("<qiiI")  # cmsg_len, level, type, value
 _HDR_TAIL = struct.Struct(

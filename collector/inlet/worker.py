@@ -46,6 +46,11 @@ class WorkerSpec:
         return f"{self.listener}#{self.index}"
 
 
+# A receive returning fewer datagrams than this means the socket was nearly empty.
+FEW_DATAGRAMS = 16
+BATCH_WAIT_MIN_BUFFER = 4 * 1024 * 1024
+
+
 class Worker:
     def __init__(self, spec: WorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
         self.spec = spec
@@ -70,6 +75,7 @@ class Worker:
         self.keyed = spec.inlet.kafka_key == "exporter"
         # Cumulative counts kept in plain ints on the hot path, folded into Stats on publish.
         self.datagrams = 0
+        self.receive_calls = 0
         self.bytes = 0
         self.too_large = 0
         self.queue_full = 0
@@ -93,6 +99,7 @@ class Worker:
             except BufferError:
                 queue_full += 1
         n = len(batch.values)
+        self.receive_calls += 1
         self.datagrams += n + batch.too_large
         self.bytes += batch.bytes_received
         self.too_large += batch.too_large
@@ -108,6 +115,7 @@ class Worker:
         w = (self.spec.name,)
         s.set("flowweir_inlet_udp_datagrams", lw, self.datagrams)
         s.set("flowweir_inlet_udp_bytes", lw, self.bytes)
+        s.set("flowweir_inlet_udp_receive_calls", lw, self.receive_calls)
         s.set("flowweir_inlet_udp_drops", (*lw, "kernel"), self.kernel_drops)
         s.set("flowweir_inlet_udp_drops", (*lw, "queue_full"), self.queue_full)
         s.set("flowweir_inlet_udp_drops", (*lw, "too_large"), self.too_large)
@@ -131,13 +139,30 @@ class Worker:
             )
         self.queue.put((self.spec.name, s.snapshot()))
 
+    def _batch_wait(self) -> float:
+        wait = self.spec.inlet.batch_wait
+        real = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        if wait and real < BATCH_WAIT_MIN_BUFFER:
+            log.info(
+                "%s: receive buffer %d bytes is under %d: batch-wait disabled",
+                self.spec.name,
+                real,
+                BATCH_WAIT_MIN_BUFFER,
+            )
+            return 0.0
+        return wait
+
     def run(self) -> int:
         next_publish = time.monotonic()
         receive = self.receiver.receive
+        wait = self._batch_wait()
+        sleep = time.sleep
         while not self.stopping:
             batch = receive(True)
             if batch is not None:
                 self.handle(batch)
+                if wait and len(batch.values) < FEW_DATAGRAMS:
+                    sleep(wait)  # a quiet moment: let the kernel queue a batch
             else:
                 self.producer.poll()
             now = time.monotonic()

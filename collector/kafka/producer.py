@@ -44,7 +44,7 @@ class ConfluentProducer:
             "queue.buffering.max.messages": queue_messages,
             "queue.buffering.max.kbytes": max(1, queue_bytes // 1024),
             "linger.ms": 20,
-            "batch.size": 1_000_000,
+            "batch.size": 262_144,
             "acks": "all",
             "enable.idempotence": False,
             "delivery.report.only.error": True,
