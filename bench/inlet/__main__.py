@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,13 +85,18 @@ def send(port: int, count: int, rate: int) -> tuple[int, float]:
     return count, count / max(elapsed, 1e-3)
 
 
+def settle_briefly() -> None:
+    """Between rate steps: let the receiver read what the kernel still holds."""
+    time.sleep(0.5)
+
+
 def run_steps(
     result: Result,
     port: int,
     seconds: float,
     pids: list[int],
     extra_drops=lambda: 0,
-    settle=lambda: time.sleep(0.5),
+    settle: Callable[[], None] = settle_briefly,
 ) -> None:
     cpu0 = sum(cpu_seconds(p) for p in pids)
     for rate in RATES:
@@ -108,48 +114,49 @@ def run_steps(
     result.cpu_s = sum(cpu_seconds(p) for p in pids) - cpu0
 
 
-def bench_plain(seconds: float) -> Result:
+def bench_reference(
+    name: str,
+    module: str,
+    args: list[str],
+    seconds: float,
+    settle: Callable[[], None] = settle_briefly,
+) -> tuple[Result, str]:
+    """Flood a reference receiver (a `bench.inlet` module printing "ready", then its last
+    word on SIGTERM) on a free port; returns its result and that last line."""
     port = free_port(2)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.inlet.plain_recv", str(port), str(RCVBUF)],
+        [sys.executable, "-m", module, str(port), str(RCVBUF), *args],
         stdout=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout and proc.stdout.readline().strip() == "ready"
-    result = Result("recv_into")
-    run_steps(result, port, seconds, [proc.pid])
-    result.rss_mb["recv_into"] = peak_rss_mb(proc.pid)
+    result = Result(name)
+    run_steps(result, port, seconds, [proc.pid], settle=settle)
+    result.rss_mb[name] = peak_rss_mb(proc.pid)
     proc.send_signal(signal.SIGTERM)
+    last = proc.stdout.readline().strip()
     proc.wait()
-    return result
+    return result, last
+
+
+def bench_plain(seconds: float) -> Result:
+    return bench_reference("recv_into", "bench.inlet.plain_recv", [], seconds)[0]
 
 
 def bench_plain_produce(seconds: float) -> Result:
     broker = KafkaBroker().start()
-    broker.create_topic("floor-v1", partitions=4)
-    port = free_port(2)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
+    try:
+        broker.create_topic("floor-v1", partitions=4)
+        result, queue_full = bench_reference(
+            "+produce",
             "bench.inlet.plain_produce",
-            str(port),
-            str(RCVBUF),
-            broker.bootstrap,
-            "floor-v1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout and proc.stdout.readline().strip() == "ready"
-    result = Result("+produce")
-    run_steps(result, port, seconds, [proc.pid], settle=lambda: time.sleep(1.2))
-    result.rss_mb["+produce"] = peak_rss_mb(proc.pid)
-    proc.send_signal(signal.SIGTERM)
-    queue_full = int(proc.stdout.readline() or 0)
-    proc.wait()
-    broker.stop()
-    if queue_full:
+            [broker.bootstrap, "floor-v1"],
+            seconds,
+            settle=lambda: time.sleep(1.2),
+        )
+    finally:
+        broker.stop()
+    if int(queue_full or 0):
         print(f"  +produce: {queue_full} datagrams found the producer queue full")
     return result
 

@@ -12,12 +12,16 @@ import socket
 import sys
 
 from collector.config.shared import KafkaConfig
+from collector.inlet.config import InletConfig
 from collector.kafka.producer import ConfluentProducer
 
 
 def main() -> None:
     port, rcvbuf, brokers, topic = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    producer = ConfluentProducer(KafkaConfig(brokers=[brokers]), 100_000, 64 * 1024 * 1024)
+    defaults = InletConfig()  # the inlet's producer queue bounds
+    producer = ConfluentProducer(
+        KafkaConfig(brokers=[brokers]), defaults.queue_size, defaults.queue_bytes
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)  # SO_RCVBUFFORCE, as the inlet does
     sock.bind(("127.0.0.1", port))

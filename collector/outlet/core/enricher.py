@@ -23,7 +23,7 @@ from collector.outlet.core.classify import (
     is_private_asn,
 )
 from collector.outlet.core.networks import NetworkLookup
-from collector.outlet.core.strings import ColumnData, Strings
+from collector.outlet.core.strings import ColumnData, Strings, fold
 from collector.outlet.decoder.batch import FlowBatch
 from collector.schema.columns import COLUMNS, ENRICH_COLUMNS
 from enrich.config import SubnetMap
@@ -244,11 +244,7 @@ class Enricher:
                 uniq, _, by_address = unique_addresses(cols[f"{side}Addr"])
                 # Thousands of addresses, a few networks: fold equal rows before the columns.
                 index: dict[tuple[Any, ...], int] = {}
-                row_of = np.fromiter(
-                    (index.setdefault(net.lookup(bytes(a)), len(index)) for a in uniq),
-                    np.int32,
-                    len(uniq),
-                )
+                row_of = fold((net.lookup(bytes(a)) for a in uniq), len(uniq), index)
                 rows = list(index)
                 inv = row_of[by_address]
                 for j, attr in enumerate(net.ATTRS):
