@@ -56,6 +56,10 @@ class InletConfig(ConfigModel):
     # stalled, a worker's resident memory is about 60 MB + 1.5 x this (bench/inlet/README):
     # the default keeps a worker under 80 MB; the socket's receive buffer absorbs the rest.
     queue_bytes: int = Field(6 * 1024 * 1024, ge=1024 * 1024)
+    # Seconds a worker may wait, per receive, for room in a full producer queue before it
+    # drops datagrams (counted as queue_full). Meanwhile datagrams wait in the socket's
+    # receive buffer, so a Kafka hiccup shorter than this loses nothing. 0: drop at once.
+    queue_full_wait: float = Field(0.1, ge=0, le=5)
     # Largest datagram accepted; larger ones are counted as too large and dropped.
     max_datagram_size: int = Field(9216, ge=512, le=65535)
     # Seconds SIGTERM waits for the sockets to drain and the producer to flush.

@@ -91,13 +91,16 @@ class Worker:
         topic = self.topic
         per_exporter = self.per_exporter
         queue_full = 0
+        deadline = 0.0  # set at the first full queue of this batch
         for value in batch.values:
             key = value[12:28]
             per_exporter[key] = per_exporter.get(key, 0) + 1
             try:
                 produce(topic, value, key if self.keyed else None)
             except BufferError:
-                queue_full += 1
+                deadline = deadline or time.monotonic() + self.spec.inlet.queue_full_wait
+                if not self._produce_when_room(value, key if self.keyed else None, deadline):
+                    queue_full += 1
         n = len(batch.values)
         self.receive_calls += 1
         self.datagrams += n + batch.too_large
@@ -108,6 +111,21 @@ class Worker:
         if batch.kernel_drops > self.kernel_drops:
             self.kernel_drops = batch.kernel_drops
         self.producer.poll()
+
+    def _produce_when_room(self, value: bytes, key: bytes | None, deadline: float) -> bool:
+        """The queue is full (Kafka slow or away): wait for room until `deadline`.
+
+        While the worker waits the datagrams queue up in the socket's receive buffer,
+        which is much larger than the producer queue; a short Kafka hiccup costs nothing.
+        """
+        while (left := deadline - time.monotonic()) > 0:
+            self.producer.wait_for_room(min(left, 0.005))
+            try:
+                self.producer.produce(self.topic, value, key)
+                return True
+            except BufferError:
+                continue
+        return False
 
     def publish(self) -> None:
         s = self.stats

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ class RawProducer(Protocol):
     produce: Callable[..., None]
 
     def poll(self) -> None: ...
+    def wait_for_room(self, timeout: float) -> None: ...
     def warm_up(self, topic: str, timeout: float) -> None: ...
     def flush(self, timeout: float) -> int: ...
     def queue_length(self) -> int: ...
@@ -70,6 +72,10 @@ class ConfluentProducer:
 
     def poll(self) -> None:
         self._producer.poll(0)
+
+    def wait_for_room(self, timeout: float) -> None:
+        """Block up to `timeout` s while librdkafka sends (the queue is full)."""
+        self._producer.poll(timeout)
 
     def warm_up(self, topic: str, timeout: float) -> None:
         return None  # librdkafka queues messages while it fetches metadata
@@ -136,6 +142,9 @@ class KafkaPythonProducer:
 
     def poll(self) -> None:
         return None
+
+    def wait_for_room(self, timeout: float) -> None:
+        time.sleep(timeout)  # kafka-python sends from its own thread
 
     def warm_up(self, topic: str, timeout: float) -> None:
         """kafka-python's send() waits for the topic's metadata; fetch it now, then never block."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,3 +133,55 @@ def test_a_dead_worker_is_replaced_and_its_share_keeps_flowing(inlet_factory, ka
     messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=400)
     sock.close()
     assert len(messages) == 400  # the new worker's socket took the dead one's place in the eBPF map
+
+
+def _stalled(broker: Any) -> contextlib.AbstractContextManager[None]:
+    """The broker process stopped (SIGSTOP): Kafka accepts nothing until the block ends."""
+
+    @contextlib.contextmanager
+    def stall() -> Iterator[None]:
+        os.killpg(broker.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(broker.proc.pid, signal.SIGCONT)
+
+    return stall()
+
+
+def test_kafka_hiccup_shorter_than_queue_full_wait_loses_nothing(inlet_factory, kafka_broker):
+    # A 100-message producer queue and 400 datagrams while the broker is stopped for 1 s:
+    # the worker waits for room, the rest waits in the socket buffer, nothing is dropped.
+    inlet = inlet_factory(workers=1, **{"queue-size": 100, "queue-full-wait": 5})
+    payloads = [b"%04d" % i + bytes(1000) for i in range(400)]
+    with _stalled(kafka_broker):
+        sock, _ = send(inlet.port, payloads)
+        time.sleep(1)
+    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
+    sock.close()
+    assert sorted(decode_envelope(m.value()).payload for m in messages) == payloads
+    assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", 400) == 400
+    assert inlet.metric_sum("flowweir_inlet_udp_drops_total", reason="queue_full") == 0
+
+
+def test_queue_full_drops_are_counted_and_flow_resumes(inlet_factory, kafka_broker):
+    # queue-full-wait 0: with Kafka stopped, what does not fit the queue is dropped at once,
+    # counted, and the worker keeps reading; once Kafka is back, datagrams flow again.
+    inlet = inlet_factory(workers=1, **{"queue-size": 100, "queue-full-wait": 0})
+    with _stalled(kafka_broker):
+        sock, _ = send(inlet.port, [b"%04d" % i + bytes(1000) for i in range(400)])
+        assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", 400) == 400
+        dropped = inlet.metric_sum("flowweir_inlet_udp_drops_total", reason="queue_full")
+        assert 250 <= dropped <= 300  # the queue held 100 (plus what was in flight)
+    assert inlet.wait_metric("flowweir_inlet_kafka_queue_messages", 0, timeout=30) == 0
+    later = [b"late%04d" % i for i in range(10)]
+    for p in later:
+        sock.sendto(p, ("127.0.0.1", inlet.port))
+    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=400 - dropped + 10)
+    sock.close()
+    payloads = [decode_envelope(m.value()).payload for m in messages]
+    assert len(payloads) == 400 - dropped + 10
+    assert set(later) <= set(payloads)
+    assert inlet.wait_metric("flowweir_inlet_kafka_enqueued_messages_total", 410 - dropped) == (
+        410 - dropped
+    )
