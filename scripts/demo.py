@@ -21,12 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from collector.devservices.base import free_port  # noqa: E402
+from collector.devservices.clickhouse import ClickHouseServer  # noqa: E402
+from collector.devservices.daemon import Daemon, orchestrate_once  # noqa: E402
+from collector.devservices.kafka import KafkaBroker  # noqa: E402
+from collector.devservices.redis import RedisServer  # noqa: E402
 from collector.generator.netflow9 import flood  # noqa: E402
-from tests.services.base import free_port  # noqa: E402
-from tests.services.clickhouse import ClickHouseServer  # noqa: E402
-from tests.services.flowweir import Daemon, orchestrate_once  # noqa: E402
-from tests.services.kafka import KafkaBroker  # noqa: E402
-from tests.services.redis import RedisServer  # noqa: E402
 
 DURATION = float(os.environ.get("DEMO_SECONDS", "0"))  # 0: until Ctrl-C
 RATE = 50  # datagrams/s of 30 flows

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from collector.devservices.clickhouse import ClickHouseServer
+from collector.devservices.kafka import KafkaBroker
+from collector.devservices.redis import RedisServer
 from collector.schema.executor import ChdbExecutor
-from tests.services.clickhouse import ClickHouseServer
-from tests.services.kafka import KafkaBroker
-from tests.services.redis import RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -23,14 +23,14 @@ import yaml
 
 from collector.config.root import parse_config
 from collector.config.shared import RedisConfig
+from collector.devservices.base import Service, wait_for
+from collector.devservices.redis import RedisServer
+from collector.devservices.snmp import SnmpSim
 from collector.metrics.stats import Stats
 from enrich.cache import Answer, Exporter, Interface, MetadataCache
 from enrich.client import CLIENT_METRICS, MetadataClient
 from enrich.config import EnrichConfig
 from enrich.refresh import Enricher
-from tests.enrich.conftest import SnmpSim
-from tests.services.base import Service, wait_for
-from tests.services.redis import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 IFINDEXES = 10  # interfaces asked per exporter in the refresh benchmarks

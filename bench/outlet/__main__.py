@@ -28,6 +28,11 @@ from typing import Any
 
 from bench.procstat import children, cpu_seconds, peak_rss_mb, worker_pids
 from collector.config.root import parse_config
+from collector.devservices.base import free_port
+from collector.devservices.clickhouse import ClickHouseServer
+from collector.devservices.daemon import Daemon
+from collector.devservices.kafka import KafkaBroker
+from collector.devservices.redis import RedisServer
 from collector.generator.netflow9 import NetFlowV9Exporter, flood
 from collector.kafka.envelope import DecoderKind, Envelope, address_to_bytes
 from collector.metrics.stats import Stats
@@ -40,11 +45,6 @@ from collector.schema.columns import COLUMNS
 from collector.schema.ddl import SchemaSettings
 from collector.schema.executor import DriverExecutor
 from collector.schema.migrate import Migrator
-from tests.services.base import free_port
-from tests.services.clickhouse import ClickHouseServer
-from tests.services.flowweir import Daemon
-from tests.services.kafka import KafkaBroker
-from tests.services.redis import RedisServer
 
 RECORDS = 30
 

@@ -136,7 +136,11 @@ def test_role_variables_are_prefixed_and_documented(role: str) -> None:
 def test_vagrantfile_validates() -> None:
     vagrantfile = ROOT / "vagrant" / "Vagrantfile"
     if shutil.which("vagrant"):
-        done = run(["vagrant", "validate"], cwd=vagrantfile.parent, timeout=120)
+        # --ignore-provider: the lab's VMs cannot boot here and a fresh machine has no provider;
+        # the check is of the Vagrantfile itself, not of a hypervisor.
+        done = run(
+            ["vagrant", "validate", "--ignore-provider"], cwd=vagrantfile.parent, timeout=120
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "validated successfully" in done.stdout
     elif shutil.which("ruby"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.enrich.conftest import Snmpd, worker_metric
-from tests.services.base import wait_for
+from collector.devservices.base import wait_for
+from collector.devservices.snmp import Snmpd
+from tests.enrich.conftest import worker_metric
 
 
 def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):

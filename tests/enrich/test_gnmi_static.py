@@ -195,9 +195,9 @@ def self_signed(tmp_path):
 
 
 def test_gnmi_over_tls(tmp_path):
+    from collector.devservices.gnmi import GNMITarget, openconfig_tree
     from enrich.config import GNMIConfig
     from enrich.providers.gnmi import GNMIProvider
-    from tests.enrich.gnmi_target import GNMITarget, openconfig_tree
 
     key_pem, cert_pem, ca = self_signed(tmp_path)
     target = GNMITarget(openconfig_tree("tls-router", GNMI_INTERFACES), tls=(key_pem, cert_pem))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.enrich.conftest import ROOT, SNMP_USER
+from collector.devservices.snmp import SNMP_USER
+from tests.enrich.conftest import ROOT
 
 
 def test_snmpd_v2c_and_v3_fill_the_cache(deploy, snmpd):

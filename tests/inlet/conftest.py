@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.services.base import free_port
-from tests.services.flowweir import Daemon
+from collector.devservices.base import free_port
+from collector.devservices.daemon import Daemon
 
 
 @pytest.fixture

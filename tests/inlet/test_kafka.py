@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from collector.devservices.base import wait_for
+from collector.devservices.kafka import read_all
 from collector.generator.netflow9 import NetFlowV9Exporter
 from collector.kafka.envelope import DecoderKind, decode_envelope
-from tests.services.base import wait_for
-from tests.services.kafka import read_all
 
 
 def send(port: int, payloads: list[bytes]) -> tuple[socket.socket, int]:

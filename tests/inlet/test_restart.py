@@ -7,9 +7,9 @@ import struct
 import threading
 import time
 
+from collector.devservices.base import wait_for
+from collector.devservices.kafka import read_all
 from tests.inlet.conftest import requires_root
-from tests.services.base import wait_for
-from tests.services.kafka import read_all
 
 
 class SteadySender(threading.Thread):

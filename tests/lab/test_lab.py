@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from collector.devservices.base import Service, wait_for
+from collector.devservices.daemon import Daemon
 from tests.outlet.pipeline.conftest import Pipeline
-from tests.services.base import Service, wait_for
-from tests.services.flowweir import Daemon
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip"), reason="network namespaces need root and iproute2"

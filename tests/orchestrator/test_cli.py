@@ -12,7 +12,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from tests.services.base import free_port, wait_for
+from collector.devservices.base import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,7 +165,7 @@ def test_daemon_serves_metrics_reloads_and_stops(tmp_path, clickhouse_server, ka
 
 def test_daemon_waits_for_clickhouse(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """ClickHouse down at start: one clear line, quiet retries, migrated once it is up."""
-    from tests.services.clickhouse import ClickHouseServer
+    from collector.devservices.clickhouse import ClickHouseServer
 
     server = ClickHouseServer()  # ports chosen, not started yet
     port = free_port()

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.services.base import free_port, wait_for
-from tests.services.flowweir import Daemon, orchestrate_once
+from collector.devservices.base import free_port, wait_for
+from collector.devservices.daemon import Daemon, orchestrate_once
 
 
 class Pipeline:

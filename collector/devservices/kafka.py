@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.services.base import Service, free_port, tcp_open, wait_for
+from collector.devservices.base import Service, free_port, tcp_open, wait_for
 
 
 def tansu_binary() -> Path:

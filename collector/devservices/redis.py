@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from tests.services.base import Service, free_port, tcp_open, wait_for
+from collector.devservices.base import Service, free_port, tcp_open, wait_for
 
 
 class RedisServer(Service):

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tests.services.base import free_port, wait_for
+from collector.devservices.base import free_port, wait_for
 
 
 class Daemon:
