@@ -19,8 +19,8 @@ enrich:
       192.0.2.0/24: {name: edge1, site: par1, default: {name: unknown}, interfaces: {10: {name: et-0/0/1}}}
     sources:
       netbox: {url: "http://...", format: json, transform: ".results[]", interval: 10m, timeout: 5s}
-  snmp:
-    communities: {0.0.0.0/0: [public]}
+  snmp:                                # polls only exporters inside these subnets (no default)
+    communities: {192.0.2.0/24: [public]}
     security-parameters: {198.51.100.0/24: {user-name: u, authentication-protocol: sha, ...}}
     ports: {0.0.0.0/0: 161}
     agents: {192.0.2.1: 192.0.2.254}
@@ -205,8 +205,11 @@ class SNMPSecurity(ConfigModel):
 class SNMPConfig(ConfigModel):
     timeout: Duration = 1.0
     retries: int = Field(1, ge=0, le=10)
+    # v2c communities by exporter subnet. These subnets and those of security-parameters are
+    # the only exporters SNMP ever polls: no default (an exporter outside them is counted in
+    # flowweir_enrich_provider_out_of_scope_total and never sent a packet).
     communities: Annotated[dict[str, list[str]], BeforeValidator(_check_subnets)] = Field(
-        default_factory=lambda: {"0.0.0.0/0": ["public"], "::/0": ["public"]}
+        default_factory=dict
     )
     # Exporters matching a subnet here are polled with SNMPv3 instead of v2c.
     security_parameters: Annotated[dict[str, SNMPSecurity], BeforeValidator(_check_subnets)] = (
@@ -242,7 +245,8 @@ class GNMITLS(ConfigModel):
 
 class GNMIConfig(ConfigModel):
     timeout: Duration = 5.0
-    # Exporter address (or subnet) -> target host; default: the exporter address itself.
+    # Exporter address (or subnet) -> target host ("": the exporter address itself). These
+    # subnets are the only exporters gNMI ever polls (no default).
     targets: Annotated[dict[str, str], BeforeValidator(_check_subnets)] = Field(
         default_factory=dict
     )

@@ -141,6 +141,18 @@ class OutletConfig(ConfigModel):
     # (ignore private ASNs), geoip (ASN database).
     asn_providers: list[AsnProvider] = Field(default_factory=lambda: list(DEFAULT_ASN_PROVIDERS))
 
+    # Sources (subnets) trusted to name another exporter: the sFlow agent address of their
+    # datagrams is looked up and polled even when it is not the datagram's source (an sFlow
+    # relay, a router exporting from another interface). Default: none; any other agent
+    # address that is not its datagram's source is stored but never polled.
+    trust_agent_address_from: list[str] = Field(default_factory=list)
+
     _subnets = field_validator("override_sampling_rate", "default_sampling_rate", "networks")(
         _check_subnets
     )
+
+    @field_validator("trust_agent_address_from")
+    @classmethod
+    def _relays(cls, v: list[str]) -> list[str]:
+        SubnetMap(dict.fromkeys(v, True))  # raises ValueError naming the bad subnet
+        return v

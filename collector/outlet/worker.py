@@ -188,6 +188,7 @@ class OutletWorker:
 
     def _feed(self, msgs: list[Any]) -> None:
         feed = self.decoder.feed
+        observe = self.enricher.observe  # notes each datagram's source (exporter trust)
         corrupt = 0
         for msg in msgs:
             if msg.error() is not None:
@@ -195,7 +196,7 @@ class OutletWorker:
                 continue
             self.offsets[msg.partition()] = msg.offset()
             try:
-                feed(decode_envelope(msg.value()))
+                feed(observe(decode_envelope(msg.value())))
             except EnvelopeError as exc:
                 corrupt += 1
                 self._on_error(f"skipping a record that is not a flowweir envelope ({exc})")

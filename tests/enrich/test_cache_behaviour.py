@@ -27,6 +27,7 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
             "snmp": {
                 "timeout": 0.1,
                 "retries": 0,
+                "communities": {"192.0.2.66": ["public"]},
                 "ports": {"192.0.2.66": dead.port},
                 "agents": {"192.0.2.66": "127.0.0.1"},
             },
@@ -69,7 +70,11 @@ def test_grace_period_waits_for_a_late_worker(deploy, snmpd):
             "providers": ["snmp"],
             "initial-delay": "30s",
             "query-timeout": "50ms",
-            "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": snmpd.port}},
+            "snmp": {
+                "timeout": 0.5,
+                "communities": {"127.0.0.1": ["public"]},
+                "ports": {"127.0.0.1": snmpd.port},
+            },
         }
     )
     client, stats = d.client()  # the outlet starts first, no worker yet, cache cold
@@ -105,7 +110,11 @@ def test_changed_description_refreshes_and_unread_exporter_is_evicted(deploy):
                 "cache-duration": "4s",
                 "cache-check-interval": "300ms",
                 "local-cache-ttl": "200ms",
-                "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": agent.port}},
+                "snmp": {
+                    "timeout": 0.5,
+                    "communities": {"127.0.0.1": ["public"]},
+                    "ports": {"127.0.0.1": agent.port},
+                },
             }
         )
         d.worker()

@@ -1,0 +1,6 @@
+"""The security tests reuse the enrichment fixtures: real snmpd, the UDP request counter, Celery
+workers started from a configuration file."""
+
+from __future__ import annotations
+
+from tests.enrich.conftest import deploy, redis_url, snmpd, udp_counter  # noqa: F401
