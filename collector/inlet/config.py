@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from collector.config.model import ConfigModel, parse_hostport
 from collector.config.shared import HTTPConfig
+from collector.inlet.allowlist import EVERYTHING, Subnets
 
 DEFAULT_PORTS = {"netflow": 2055, "sflow": 6343}
 
@@ -45,6 +46,10 @@ def _default_inputs() -> list[InputConfig]:
 class InletConfig(ConfigModel):
     http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8080"))
     inputs: list[InputConfig] = Field(default_factory=_default_inputs, min_length=1)
+    # Datagram sources accepted (subnets); others are dropped and counted (reason not_allowed).
+    exporters: Annotated[list[str], Subnets] = Field(
+        default_factory=lambda: list(EVERYTHING), min_length=1
+    )
     # Load bpf/reuseport_kern.c to spread datagrams round-robin over the workers of a listener.
     ebpf: bool = True
     # Kafka key: the exporter address keeps an exporter on one partition (templates stay
