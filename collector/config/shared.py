@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from collector.config.model import ConfigModel, parse_hostport
+from collector.kafka.security import KafkaSASL, KafkaTLS
 
 
 class HTTPConfig(ConfigModel):
@@ -31,8 +32,11 @@ class KafkaConfig(ConfigModel):
     partitions: int = Field(8, ge=1, le=10000)
     replication_factor: int = Field(1, ge=1, le=16)
     topic_config: dict[str, str] = Field(default_factory=dict)
-    # Extra librdkafka / kafka-python options passed through unchanged (e.g. security settings).
+    # Extra librdkafka / kafka-python options passed through unchanged (they win over the rest).
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # TLS and SASL towards the brokers (collector/kafka/security.py), for both clients.
+    tls: KafkaTLS = Field(default_factory=KafkaTLS)
+    sasl: KafkaSASL = Field(default_factory=KafkaSASL)
 
     @field_validator("brokers")
     @classmethod

@@ -17,6 +17,7 @@ from typing import Any
 from collector.config.root import Config
 from collector.daemon import run_worker
 from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
+from collector.kafka.security import librdkafka_settings
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
 from collector.outlet.core.enricher import Enricher
@@ -70,7 +71,6 @@ class OutletWorker:
         self.topic = topic_name(self.config.kafka.topic)
         self.consumer = Consumer(
             {
-                "bootstrap.servers": ",".join(self.config.kafka.brokers),
                 "group.id": self.out.consumer_group,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -79,7 +79,7 @@ class OutletWorker:
                 "heartbeat.interval.ms": max(100, int(self.out.session_timeout * 1000 / 5)),
                 "max.poll.interval.ms": max(600_000, int(self.out.session_timeout * 2000)),
                 "error_cb": self._on_error,
-                **self.config.kafka.options,
+                **librdkafka_settings(self.config.kafka),  # brokers, TLS, SASL, options
             }
         )
         self._logged: set[str] = set()
