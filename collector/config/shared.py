@@ -13,6 +13,7 @@ from collector.kafka.security import KafkaSASL, KafkaTLS
 class HTTPConfig(ConfigModel):
     """Operations endpoint: /api/v0/<service>/metrics and /healthcheck."""
 
+    # The management address and port to bind (keep it off the exporters' network).
     listen: str = "127.0.0.1:8080"
 
     @field_validator("listen")

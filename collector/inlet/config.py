@@ -43,8 +43,14 @@ def _default_inputs() -> list[InputConfig]:
     return [InputConfig(decoder="netflow"), InputConfig(decoder="sflow")]
 
 
+class InletHTTPConfig(HTTPConfig):
+    # SO_REUSEPORT on the operations socket, so that a second inlet can bind the same port
+    # during a handover (README, "Restarting an inlet"). Off: no other process can share it.
+    reuse_port: bool = False
+
+
 class InletConfig(ConfigModel):
-    http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8080"))
+    http: InletHTTPConfig = Field(default_factory=lambda: InletHTTPConfig(listen="127.0.0.1:8080"))
     inputs: list[InputConfig] = Field(default_factory=_default_inputs, min_length=1)
     # Datagram sources accepted (subnets); others are dropped and counted (reason not_allowed).
     exporters: Annotated[list[str], Subnets] = Field(

@@ -39,7 +39,12 @@ class InletService(Supervisor):
         cfg = self.config.inlet
         # Bind the operations endpoint first: a port conflict is a config error worth failing on.
         self.http = OperationsServer(
-            "inlet", cfg.http.listen, make_registry(self.aggregator), self.health, default_port=8080
+            "inlet",
+            cfg.http.listen,
+            make_registry(self.aggregator),
+            self.health,
+            default_port=8080,
+            reuse_port=cfg.http.reuse_port,  # only for a handover to a second inlet
         )
         for inp in cfg.inputs:
             self.listeners.append(self._open(inp))

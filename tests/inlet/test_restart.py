@@ -37,18 +37,18 @@ class SteadySender(threading.Thread):
 
 @requires_root
 def test_restart_under_load_loses_nothing(inlet_factory, kafka_broker):
-    old = inlet_factory(workers=2)
+    old = inlet_factory(workers=2, http={"reuse-port": True})
     sender = SteadySender(old.port)
     sender.start()
     time.sleep(1.5)
-    # Same port, same topic, same operations endpoint port: all SO_REUSEPORT.
+    # Same port, same topic, same operations endpoint port: all SO_REUSEPORT (http.reuse-port).
     new = inlet_factory(
         workers=2,
         port=old.port,
         topic=old.topic.removesuffix("-v1"),
         no_create=True,
         start=False,
-        http={"listen": old.http},
+        http={"listen": old.http, "reuse-port": True},
     )
     new.start(wait=False)
     wait_for(lambda: "inlet started" in new.log(), 60, f"new inlet\n{new.log()}")

@@ -128,3 +128,32 @@ def test_no_default_scope_for_snmp_or_gnmi():
     assert snmp.in_scope("192.0.2.1") and snmp.in_scope("198.51.100.1")
     assert not snmp.in_scope("203.0.113.1")
     assert GNMIProvider(scoped.gnmi).in_scope("203.0.113.1")
+
+
+def test_trust_of_sources_relays_and_the_use_source_flag():
+    from collector.kafka.envelope import FLAG_USE_SRC_ADDR, address_to_bytes
+    from collector.metrics.stats import Stats
+    from collector.outlet.core.trust import TRUST_METRICS, ExporterTrust
+    from collector.outlet.decoder.decoder import make_envelope
+
+    spoofed, _ = _sflow_payloads()
+    stats = Stats(TRUST_METRICS)
+    trust = ExporterTrust(["10.0.0.0/24"], stats)
+    claimed = address_to_bytes(CLAIMED)
+    trust.observe(make_envelope(spoofed, "192.0.2.1"))  # a router naming another address
+    trust.observe(make_envelope(spoofed, "192.0.2.2", flags=FLAG_USE_SRC_ADDR))  # not used
+    assert trust.trusted(address_to_bytes("192.0.2.1"))  # a source is always trusted
+    assert not trust.trusted(claimed)
+    trust.observe(make_envelope(spoofed, "10.0.0.7"))  # a relay listed in the config vouches
+    assert trust.trusted(claimed)
+    trust.fold()
+    assert stats.get("flowweir_outlet_core_agent_mismatch_datagrams", ("192.0.2.1",)) == 1
+    assert stats.get("flowweir_outlet_core_agent_mismatch_datagrams", ("192.0.2.2",)) == 0
+    assert stats.get("flowweir_outlet_core_agent_mismatch_datagrams", ("10.0.0.7",)) == 0
+    # An IPv6 agent address (address type 2) is read as well; a truncated one is ignored.
+    v6 = spoofed[:4] + b"\0\0\0\x02" + address_to_bytes("2001:db8::9") + spoofed[12:]
+    trust.observe(make_envelope(v6, "2001:db8::1"))
+    trust.observe(make_envelope(v6[:20], "2001:db8::1"))
+    trust.fold()
+    assert stats.get("flowweir_outlet_core_agent_mismatch_datagrams", ("2001:db8::1",)) == 1
+    assert not trust.trusted(address_to_bytes("2001:db8::9"))
