@@ -6,19 +6,22 @@ import pytest
 import redis
 
 from collector.config.root import ConfigError, parse_config
+from collector.config.types import SubnetMap, normalize_address
 from enrich.breaker import Breaker
-from enrich.config import SubnetMap, normalize_address
 from enrich.providers import ProviderError
 from enrich.providers.gnmi import MODELS, extract, leaves_from_notifications, parse_speed
 from enrich.providers.static import parse_source_records
 
 
 def test_config_durations_and_user_errors():
-    c = parse_config({"enrich": {"cache-refresh": "5m", "query-timeout": "250ms"}}).enrich
-    assert (c.cache_refresh, c.query_timeout, c.initial_delay) == (300.0, 0.25, 60.0)
+    c = parse_config(
+        {"enrich": {"cache-refresh": "5m"}, "outlet": {"enrichment": {"query-timeout": "250ms"}}}
+    )
+    assert (c.enrich.cache_refresh, c.outlet.enrichment.query_timeout) == (300.0, 0.25)
+    assert c.outlet.enrichment.initial_delay == 60.0
     with pytest.raises(ConfigError) as exc:
-        parse_config({"enrich": {"query-timeout": "soon", "snmp": {"ports": {"not-a-net": 161}}}})
-    assert "enrich.query-timeout: not a duration: 'soon'" in str(exc.value)
+        parse_config({"enrich": {"cache-duration": "soon", "snmp": {"ports": {"not-a-net": 161}}}})
+    assert "enrich.cache-duration: not a duration" in str(exc.value)
     assert "'not-a-net' is not a subnet or an address" in str(exc.value)
     with pytest.raises(ConfigError, match="cache-refresh must be shorter than cache-duration"):
         parse_config({"enrich": {"cache-refresh": "2h", "cache-duration": "1h"}})
