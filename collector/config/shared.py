@@ -32,7 +32,7 @@ class KafkaConfig(ConfigModel):
     topic_config: dict[str, str] = Field(default_factory=dict)
     # Extra librdkafka / kafka-python options passed through unchanged (e.g. security settings);
     # values of options named like a secret (sasl.password, ssl.key.password) are not dumped.
-    options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    options: dict[str, str | int | float | bool] = Field(default_factory=dict, repr=False)
 
     @field_serializer("options", when_used="json")
     def _mask_options(self, v: dict[str, str | int | float | bool]) -> dict[str, object]:
