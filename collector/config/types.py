@@ -120,8 +120,8 @@ def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
     elif text.count(":") > 1:  # a bare IPv6 address, no port
         host, port = text, ""
     else:
-        host, _, port = text.partition(":")
-        if _ and not port:
+        host, colon, port = text.partition(":")
+        if colon and not port:
             raise ValueError("port missing after ':'")
     if port and not port.isdigit():
         raise ValueError(f"port {port!r} is not a number")

@@ -19,6 +19,7 @@ from collector.config.types import (
     InterfaceRecord,
     SubnetMap,
     format_duration,
+    normalize_address,
     parse_duration,
     parse_hostport,
 )
@@ -123,6 +124,7 @@ def test_subnet_map_longest_prefix_and_mapped_addresses():
     assert m.lookup("not an address") is None
     assert len(m) == 4 and not SubnetMap({})
     assert SubnetMap({"::ffff:198.51.100.0/120": 1}).lookup("198.51.100.9") == 1
+    assert normalize_address("::ffff:192.0.2.7") == "192.0.2.7"  # the cache's key form
 
 
 def test_subnet_map_refuses_a_subnet_given_twice():

@@ -1,4 +1,5 @@
-"""Pure parts: configuration messages, subnet maps, gNMI path parsing, static records, breaker."""
+"""Pure parts: configuration messages, gNMI path parsing, static records, breaker (subnet maps:
+tests/config)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import pytest
 import redis
 
 from collector.config.root import ConfigError, parse_config
-from collector.config.types import SubnetMap, normalize_address
 from enrich.breaker import Breaker
 from enrich.providers import ProviderError
 from enrich.providers.gnmi import MODELS, extract, leaves_from_notifications, parse_speed
@@ -47,15 +47,6 @@ def test_config_durations_and_user_errors():
         parse_config(
             {"enrich": {"static": {"sources": {"x": {"url": "http://h/", "transform": ".[[["}}}}}
         )
-
-
-def test_subnet_map_longest_prefix_and_mapped_addresses():
-    m = SubnetMap({"0.0.0.0/0": "any", "192.0.2.0/24": "net", "192.0.2.1": "host", "::/0": "v6"})
-    assert m.lookup("192.0.2.1") == "host"
-    assert m.lookup("::ffff:192.0.2.7") == "net"
-    assert m.lookup("10.1.1.1") == "any"
-    assert m.lookup("2001:db8::1") == "v6"
-    assert normalize_address("::ffff:192.0.2.7") == "192.0.2.7"
 
 
 def test_gnmi_notifications_to_interfaces():
