@@ -10,7 +10,7 @@ bumps the version so that old and new readers never misread each other's records
 | `exporters` | zset | exporter -> unix time of its last poll (answered or not): what `cache-refresh` re-polls |
 | `access` | zset | `{exporter}` and `{exporter}|{ifIndex}` -> unix time an outlet last read it: what `cache-duration` evicts |
 | `wanted:{exporter}` | set | ifIndexes outlets asked for and that the next poll must include |
-| `pending:{exporter}` | string, TTL `request-ttl` | a refresh task is queued or running (deduplicates requests) |
+| `pending:{exporter}` | string, TTL `outlet.enrichment.request-ttl` (set by an outlet) or `enrich.request-ttl` (by a worker) | a refresh task is queued or running (deduplicates requests) |
 | `breaker:{exporter}` | hash | `failures` (consecutive), `opened` (unix time the breaker opened) |
 | `probe:{exporter}` | string, TTL `breaker.cool-down` | the one probe allowed after the cool-down is taken |
 | `gnmi:{exporter}` | string | JSON of the last interface state read from the gNMI target (served while it is unreachable) |

@@ -129,7 +129,8 @@ def parse_hostport(value: str, default_port: int) -> tuple[str, int]:
     if not 0 <= port_n <= 65535:
         raise ValueError(f"port {port_n} out of range 0-65535")
     if host and not _is_host(host):
-        raise ValueError(f"{host!r} is neither an IP address nor a host name")
+        hint = f" (a port alone is written :{host})" if host.isdigit() else ""
+        raise ValueError(f"{host!r} is neither an IP address nor a host name{hint}")
     return host, port_n
 
 
@@ -307,9 +308,11 @@ SubnetList = Annotated[list[str], AfterValidator(_check_subnet_list)]
 ExporterAttribute = Literal["name", "group", "role", "site", "region", "tenant"]
 EXPORTER_ATTRIBUTES: tuple[ExporterAttribute, ...] = get_args(ExporterAttribute)
 # The text attributes of an interface (what a classifier may set); `speed` is the other one.
-InterfaceTextAttribute = Literal["name", "description", "provider", "connectivity", "boundary"]
+InterfaceTextAttribute = Literal["name", "description", "connectivity", "provider", "boundary"]
 INTERFACE_TEXT_ATTRIBUTES: tuple[InterfaceTextAttribute, ...] = get_args(InterfaceTextAttribute)
 INTERFACE_ATTRIBUTES: tuple[str, ...] = (*INTERFACE_TEXT_ATTRIBUTES, "speed")
+# Those stored as string columns (InIfName, ...); the boundary is stored as a number.
+INTERFACE_STRING_ATTRIBUTES = tuple(a for a in INTERFACE_TEXT_ATTRIBUTES if a != "boundary")
 Boundary = Literal["", "external", "internal"]
 
 
@@ -330,7 +333,7 @@ class InterfaceRecord(ConfigModel):
 
     name: str = ""
     description: str = ""
-    provider: str = ""
     connectivity: str = ""
+    provider: str = ""
     boundary: Boundary = ""
     speed: int = Field(0, ge=0)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from collector.config.types import EXPORTER_ATTRIBUTES, INTERFACE_TEXT_ATTRIBUTES, SubnetMap
+from collector.config.types import EXPORTER_ATTRIBUTES, INTERFACE_STRING_ATTRIBUTES, SubnetMap
 from collector.metrics.stats import MetricDef, MetricSet, Stats
 from collector.outlet.config import OutletConfig
 from collector.outlet.core.classify import (
@@ -44,8 +44,6 @@ CORE_METRICS = MetricSet(
 )
 
 _BOUNDARY = {"": 0, "undefined": 0, "external": 1, "internal": 2}
-# String columns ExporterName..., InIfName... (the boundary is an enum column).
-_IF_ATTRS = tuple(a for a in INTERFACE_TEXT_ATTRIBUTES if a != "boundary")
 
 
 @dataclass
@@ -198,7 +196,7 @@ class Enricher:
                 self._interface(exporters[e], names_u[e] or exporters[e], i, v)
                 for e, i, v in zip(u_exp.tolist(), u_if.tolist(), u_vlan.tolist(), strict=True)
             ]
-            for if_attr in _IF_ATTRS:
+            for if_attr in INTERFACE_STRING_ATTRIBUTES:
                 cols[f"{side}If{if_attr.capitalize()}"] = Strings.from_keys(
                     [getattr(x, if_attr) for x in infos], inv
                 )
