@@ -10,22 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import AfterValidator
-
 EVERYTHING = ("0.0.0.0/0", "::/0")
 CACHE_SIZE = 65_536  # distinct sources remembered; past this the cache starts again
-
-
-def check_subnets(subnets: list[str]) -> list[str]:
-    for s in subnets:
-        try:
-            ipaddress.ip_network(s, strict=False)
-        except ValueError:
-            raise ValueError(f"{s!r} is not a subnet or an address") from None
-    return subnets
-
-
-Subnets = AfterValidator(check_subnets)
 
 
 def _mapped(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:

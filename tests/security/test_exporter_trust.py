@@ -30,7 +30,6 @@ def test_sflow_agent_that_is_not_the_source_is_stored_but_never_polled(
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": "20s",
             "snmp": {
                 "timeout": 0.5,
                 "retries": 0,
@@ -39,7 +38,8 @@ def test_sflow_agent_that_is_not_the_source_is_stored_but_never_polled(
                 "ports": {"127.0.0.1/32": legit.port, f"{CLAIMED}/32": claimed.port},
                 "agents": {CLAIMED: "127.0.0.1"},
             },
-        }
+        },
+        client={"initial-delay": "20s"},
     )
     d.worker()
     pipeline = Pipeline(kafka_broker, clickhouse_server, redis_server, tmp_path)
@@ -48,7 +48,7 @@ def test_sflow_agent_that_is_not_the_source_is_stored_but_never_polled(
     try:
         pipeline.orchestrate()
         pipeline.inlet()
-        outlet = pipeline.outlet(metadata="enrich")
+        outlet = pipeline.outlet(metadata="enrich", enrichment=d.data["outlet"]["enrichment"])
         spoofed, honest = _sflow_payloads()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(spoofed, ("127.0.0.1", pipeline.sflow_port))  # from 127.0.0.1
@@ -81,8 +81,6 @@ def test_workers_never_poll_an_exporter_outside_their_subnets(deploy, udp_counte
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": 0,
-            "query-timeout": "10s",
             "snmp": {
                 "timeout": 0.3,
                 "retries": 0,
@@ -90,7 +88,8 @@ def test_workers_never_poll_an_exporter_outside_their_subnets(deploy, udp_counte
                 "ports": {"198.51.100.9": agent.port},
                 "agents": {"198.51.100.9": "127.0.0.1"},
             },
-        }
+        },
+        client={"initial-delay": 0, "query-timeout": "10s"},
     )
     d.worker()
     client, _ = d.client()
