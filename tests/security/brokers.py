@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from collector.devservices.base import Service, free_port, tcp_open, wait_for
-from collector.devservices.kafka import tansu_binary
+from collector.devservices.base import free_port
+from collector.devservices.kafka import KafkaBroker
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -146,36 +146,16 @@ class TLSTerminator:
         self._thread.join(5)
 
 
-class TLSBroker(Service):
+class TLSBroker(KafkaBroker):
     """Tansu on a plaintext port, advertised as the TLS port of a terminator in front of it."""
 
-    name = "kafka-tls"
-
     def __init__(self, pki: dict[str, Path]) -> None:
-        super().__init__()
+        super().__init__(advertised_port=free_port())
         self.pki = pki
-        self.plain_port, self.port = free_port(), free_port()
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     def start(self) -> TLSBroker:
-        self._spawn(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                f"tcp://127.0.0.1:{self.plain_port}",
-                "--advertised-listener-url",
-                f"tcp://127.0.0.1:{self.port}",
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            env={"RUST_LOG": "warn"},
-        )
-        wait_for(lambda: tcp_open(self.plain_port), 15, f"tansu\n{self.log_tail()}")
-        self.terminator = TLSTerminator(self.pki, self.plain_port, self.port)
+        super().start()
+        self.terminator = TLSTerminator(self.pki, self.listen_port, self.port)
         return self
 
     def stop(self) -> None:
@@ -183,38 +163,10 @@ class TLSBroker(Service):
         super().stop()
 
 
-class AuthBroker(Service):
+def auth_broker() -> KafkaBroker:
     """Tansu with `--authentication` (SASL SCRAM required). It has no user, and none can be
     made: `tansu user create` must itself authenticate first (NotAuthenticated), the memory
     store is per process, and the users made through a broker without `--authentication` on
     a shared S3 store (moto) were never written there. So every login is refused, which shows
     that the clients' SASL settings reach the broker and how a refusal reads."""
-
-    name = "kafka-sasl"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.port = free_port()
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> AuthBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
-        self._spawn(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-                "--authentication",
-            ],
-            env={"RUST_LOG": "warn"},
-        )
-        wait_for(lambda: tcp_open(self.port), 15, f"tansu\n{self.log_tail()}")
-        return self
+    return KafkaBroker(args=("--authentication",))

