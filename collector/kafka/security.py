@@ -110,15 +110,18 @@ def describe_error(err: Any) -> tuple[str, str]:
     return f"code-{code}", f"Kafka client error: {text} (check kafka.brokers)"
 
 
-def librdkafka_settings(cfg: KafkaConfig) -> dict[str, Any]:
+def librdkafka_settings(cfg: KafkaConfig, quiet: bool = True) -> dict[str, Any]:
     """bootstrap.servers and the security settings of a confluent-kafka client, then
-    `kafka.options` (which win). librdkafka's own log lines go to debug (`RdkafkaLogger`)."""
+    `kafka.options` (which win). `quiet`: librdkafka's own log lines go to debug
+    (`RdkafkaLogger`), for clients whose error callback is served (producer, consumer); an
+    admin client serves neither during its calls, so there librdkafka's lines are the cause."""
     tls, sasl = cfg.tls, cfg.sasl
     out: dict[str, Any] = {
         "bootstrap.servers": ",".join(cfg.brokers),
         "security.protocol": protocol(tls, sasl),
-        "logger": RdkafkaLogger(),
     }
+    if quiet:
+        out["logger"] = RdkafkaLogger()
     if tls.enable:
         if tls.ca_file:
             out["ssl.ca.location"] = tls.ca_file

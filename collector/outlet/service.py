@@ -23,7 +23,9 @@ def topic_partitions(config: Config, timeout: float = 10.0) -> int | None:
 
     topic = topic_name(config.kafka.topic)
     try:
-        meta = AdminClient(librdkafka_settings(config.kafka)).list_topics(topic, timeout=timeout)
+        meta = AdminClient(librdkafka_settings(config.kafka, quiet=False)).list_topics(
+            topic, timeout=timeout
+        )
     except Exception as exc:
         log.warning("cannot read the metadata of topic %s: %s", topic, exc)
         return None

@@ -17,7 +17,7 @@ from typing import Any
 from collector.config.root import Config
 from collector.daemon import run_worker
 from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
-from collector.kafka.security import librdkafka_settings
+from collector.kafka.security import describe_error, librdkafka_settings
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
 from collector.outlet.core.enricher import Enricher
@@ -95,10 +95,13 @@ class OutletWorker:
         self.batch_started = time.monotonic()
 
     def _on_error(self, err: Any) -> None:
-        text = f"Kafka: {err}"
-        if text not in self._logged and len(self._logged) < 100:
-            self._logged.add(text)
-            log.warning("%s (check kafka.brokers)", text)
+        if hasattr(err, "code"):  # librdkafka's: one line per kind (TLS, SASL, unreachable)
+            key, text = describe_error(err)
+        else:
+            key = text = f"Kafka: {err} (check kafka.brokers)"
+        if key not in self._logged and len(self._logged) < 100:
+            self._logged.add(key)
+            log.warning("%s", text)
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self.assigned = list(partitions)
