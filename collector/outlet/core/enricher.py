@@ -244,9 +244,9 @@ class Enricher:
 
     def _trusted(self, uniq_exp: np.ndarray, exp_inv: np.ndarray) -> list[bool]:
         """Per distinct exporter: may its metadata be looked up? Untrusted flows are counted."""
+        self.trust.fold()
         if self.metadata is None:
             return [True] * len(uniq_exp)
-        self.trust.fold()
         trusted = [self.trust.trusted(bytes(a).ljust(16, b"\0")) for a in uniq_exp]
         if not all(trusted):
             untrusted = int((~np.array(trusted, dtype=bool))[exp_inv].sum())

@@ -42,7 +42,7 @@ TRUST_METRICS = MetricSet(
 _MAPPED = b"\0" * 10 + b"\xff\xff"
 # Addresses remembered as datagram sources; past this many the memory starts again (a flood
 # of spoofed sources cannot grow it without bound, and real exporters come back at once).
-MAX_SOURCES = 200_000
+MAX_SOURCES = 100_000
 
 
 def sflow_agent(payload: bytes) -> bytes | None:
@@ -82,6 +82,8 @@ class ExporterTrust:
             agent = sflow_agent(env.payload)
             if agent is not None and agent != source:
                 if self._is_relay(source):
+                    if len(self.vouched) >= MAX_SOURCES:
+                        self.vouched.clear()
                     self.vouched.add(agent)
                 else:
                     self.mismatches[source] = self.mismatches.get(source, 0) + 1
