@@ -149,6 +149,7 @@ def _default_routers() -> list[RouterConfig]:
             address="127.0.0.13",
             protocol="sflow",
             sampling_rate=2000,
+            flows_per_second=300,  # a sample is one packet: more of them for a like volume
             local_as=64501,
             prefixes=["192.0.2.0/24", "2001:db8:300::/48"],
             interfaces=_default_interfaces("Arelion", "DE-CIX", "Umbrella"),
