@@ -50,7 +50,10 @@ def packet_header(flow: FlowRecord, frame_length: int) -> bytes:
             "!HHIIBBHHH", flow.src_port, flow.dst_port, 1, 1, 5 << 4, flow.tcp_flags, 65535, 0, 0
         )
     elif flow.proto == 17:
-        l4 = struct.pack("!HHHH", flow.src_port, flow.dst_port, max(8, frame_length - 42), 0)
+        ip_header = 40 if flow.ipv6 else 20
+        l4 = struct.pack(
+            "!HHHH", flow.src_port, flow.dst_port, max(8, frame_length - 14 - ip_header), 0
+        )
     elif flow.proto in (1, 58):
         l4 = struct.pack("!BBHI", flow.dst_port >> 8, flow.dst_port & 0xFF, 0, 0)
     else:
