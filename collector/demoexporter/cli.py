@@ -34,6 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--flows-per-second", type=float, metavar="N", help="every router's rate at the daily peak"
     )
+    parser.add_argument(
+        "--flow-limit", type=int, metavar="N", help="each router stops after N flows (0: never)"
+    )
     parser.add_argument("--seconds", type=float, default=0, help="stop after N seconds (0: never)")
 
 
@@ -54,6 +57,8 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
         snmp["enabled"] = False
     if snmp:
         out["snmp"] = snmp
+    if args.flow_limit is not None:
+        out["flow-limit"] = args.flow_limit
     return out
 
 
@@ -72,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 1
     if args.flows_per_second is not None:
+        if args.flows_per_second < 0:
+            print("demo-exporter: --flows-per-second must be 0 or more", file=sys.stderr)
+            return 1
         for router in config.routers:
             router.flows_per_second = args.flows_per_second
 

@@ -14,6 +14,7 @@ demo-exporter:
   counter-interval: 20s           # sFlow interface counters
   daily-pattern: true             # traffic follows the time of day: peak at 21:00, low at 05:00
   seed: 1                         # same seed, same traffic
+  flow-limit: 0                   # each router stops exporting after this many flows (0: never)
   snmp:
     enabled: true
     port: 161                     # each router's agent listens on its own address, this port
@@ -182,6 +183,8 @@ class DemoExporterConfig(ConfigModel):
     counter_interval: PositiveDuration = 20
     daily_pattern: bool = True
     seed: int = 1
+    # Each router stops exporting after this many flows (its agent keeps answering); 0: never.
+    flow_limit: int = Field(0, ge=0)
     snmp: SNMPAgentConfig = Field(default_factory=SNMPAgentConfig)
     routers: list[RouterConfig] = Field(default_factory=_default_routers, min_length=1)
 

@@ -83,6 +83,7 @@ class RouterExporter:
         self.sock: socket.socket | None = None
         self.target: Any = None
         self.labels = (router.name, router.protocol)
+        self.sent = 0  # flows
 
     def open(self) -> None:
         family = socket.AF_INET6 if ":" in self.router.address else socket.AF_INET
@@ -127,7 +128,11 @@ class RouterExporter:
         if isinstance(self.encoder, TemplateEncoder) and now >= self.next_templates:
             self._send([self.encoder.templates()])
             self.next_templates = now + self.config.template_interval
-        flows = self.traffic.flows(self.pacer.due(now), now)
+        due = self.pacer.due(now)
+        if self.config.flow_limit:
+            due = min(due, self.config.flow_limit - self.sent)
+        flows = self.traffic.flows(due, now)
+        self.sent += len(flows)
         if flows:
             self._send(self.encoder.data(flows))
             self.stats.inc(m.FLOWS, self.labels, len(flows))
