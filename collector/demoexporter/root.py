@@ -123,10 +123,18 @@ class RouterExporter:
             else:
                 self.stats.inc(m.DATAGRAMS, self.labels)
 
+    def templates(self) -> list[bytes]:
+        """NetFlow v9/IPFIX: the templates and sampling options; sFlow: nothing."""
+        return [self.encoder.templates()] if isinstance(self.encoder, TemplateEncoder) else []
+
+    def encode(self, flows: list[FlowRecord]) -> list[bytes]:
+        """The datagrams carrying `flows` (what `tick` sends; benchmarks use it without sockets)."""
+        return self.encoder.data(flows) if flows else []
+
     def tick(self, now: float) -> int:
         """Send what is due at `now`; the number of flows sent."""
-        if isinstance(self.encoder, TemplateEncoder) and now >= self.next_templates:
-            self._send([self.encoder.templates()])
+        if now >= self.next_templates and (templates := self.templates()):
+            self._send(templates)
             self.next_templates = now + self.config.template_interval
         due = self.pacer.due(now)
         if self.config.flow_limit:
@@ -134,7 +142,7 @@ class RouterExporter:
         flows = self.traffic.flows(due, now)
         self.sent += len(flows)
         if flows:
-            self._send(self.encoder.data(flows))
+            self._send(self.encode(flows))
             self.stats.inc(m.FLOWS, self.labels, len(flows))
         if isinstance(self.encoder, SflowEncoder):
             self._count(flows)

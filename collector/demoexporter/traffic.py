@@ -73,6 +73,8 @@ SERVICES = (
         Port(6, 22, 0.3, 200, 8), HTTPS, Port(17, 123, 0.1, 90, 1), Port(1, 0, 0.1, 84, 1),
     ), 4),
 )  # fmt: skip
+SERVERS_PER_PREFIX = 64  # distinct addresses a content prefix shows
+CUSTOMERS_PER_PREFIX = 200
 OUTBOUND_SHARE = 1 / 6  # customers toward the services (uploads, requests)
 IPV6_SHARE = 0.3
 
@@ -108,6 +110,15 @@ class RouterTraffic:
         ]  # fmt: skip
         self.weights = [s.weight for s in SERVICES]
         self.sflow = router.protocol == "sflow"
+        self.pools: dict[Network, list[str]] = {}
+
+    def _hosts(self, net: Network) -> list[str]:
+        """The hosts of a prefix that take part (a fixed population, as in real traffic)."""
+        hosts = self.pools.get(net)
+        if hosts is None:
+            n = SERVERS_PER_PREFIX if net not in self.local[net.version] else CUSTOMERS_PER_PREFIX
+            hosts = self.pools[net] = [_host(self.rng, net) for _ in range(n)]
+        return hosts
 
     def flow(self, now_ms: int) -> FlowRecord:
         r = self.rng
@@ -116,7 +127,7 @@ class RouterTraffic:
         family = 6 if nets[6] and self.local[6] and r.random() < IPV6_SHARE else 4
         remote_net = r.choice(nets[family])
         local_net = r.choice(self.local[family])
-        remote, local = _host(r, remote_net), _host(r, local_net)
+        remote, local = r.choice(self._hosts(remote_net)), r.choice(self._hosts(local_net))
         ext, inside = _weighted(r, self.external), _weighted(r, self.internal)
         ephemeral = r.randrange(32768, 61000)
         inbound = r.random() >= OUTBOUND_SHARE
