@@ -29,12 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procstat import children, cpu_seconds, peak_rss_mb, worker_pids
 from collector.config.root import parse_config
 from collector.devservices.base import free_port
 from collector.devservices.clickhouse import ClickHouseServer
 from collector.devservices.daemon import Daemon
 from collector.devservices.kafka import KafkaBroker
+from collector.devservices.procstat import children, cpu_seconds, peak_rss_mb, worker_pids
 from collector.devservices.redis import RedisServer
 from collector.generator.netflow9 import NetFlowV9Exporter, flood
 from collector.kafka.envelope import DecoderKind, Envelope, address_to_bytes
