@@ -13,8 +13,8 @@ import random
 import socket
 import struct
 import time
-from dataclasses import dataclass
 
+from collector.generator.flow import FlowRecord
 from collector.generator.template import OPTIONS_TEMPLATE_ID as ENCODER_OPTIONS_TEMPLATE_ID
 from collector.generator.template import Getter, TemplateEncoder
 
@@ -51,19 +51,8 @@ assert RECORD.size == sum(length for _, length in FIELDS) == 48
 HEADER = struct.Struct("!HHIIII")  # version, count, sysUptime, unix secs, sequence, source id
 
 
-@dataclass(frozen=True)
-class Flow:
-    """One record of the generated traffic (what a test expects to see decoded)."""
-
-    src: str
-    dst: str
-    src_port: int
-    dst_port: int
-    proto: int
-    bytes: int
-    packets: int
-    in_if: int
-    out_if: int
+# One record of the generated traffic (what a test expects to see decoded).
+Flow = FlowRecord
 
 
 def _flowset(flowset_id: int, body: bytes) -> bytes:
