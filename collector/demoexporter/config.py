@@ -43,16 +43,17 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from collector.config.model import ConfigModel, parse_hostport
+from collector.config.model import ConfigModel
 from collector.config.shared import HTTPConfig
-from collector.orchestrator.config import PositiveDuration
+from collector.config.types import Duration, parse_hostport
 
 Protocol = Literal["netflow9", "ipfix", "sflow"]
+Interval = Annotated[Duration, Field(gt=0)]
 EXTERNAL = re.compile(r"^(Transit|Peering|IX)\b", re.IGNORECASE)
 
 
@@ -179,8 +180,8 @@ class TargetsConfig(ConfigModel):
 class DemoExporterConfig(ConfigModel):
     http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8084"))
     targets: TargetsConfig = Field(default_factory=TargetsConfig)
-    template_interval: PositiveDuration = 20
-    counter_interval: PositiveDuration = 20
+    template_interval: Interval = 20.0
+    counter_interval: Interval = 20.0
     daily_pattern: bool = True
     seed: int = 1
     # Each router stops exporting after this many flows (its agent keeps answering); 0: never.

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from collector.config.model import parse_hostport
+from collector.config.types import parse_hostport
 from collector.demoexporter import metrics as m
 from collector.demoexporter.config import DemoExporterConfig, RouterConfig
 from collector.demoexporter.snmp import SNMPAgent
