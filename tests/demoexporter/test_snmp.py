@@ -4,10 +4,12 @@ client, numeric OIDs: Debian ships no MIBs)."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 
 import pytest
 
+from collector.devservices.base import wait_for
 from enrich.config import SNMPConfig
 from enrich.providers.snmp import SNMPProvider
 from tests.demoexporter.conftest import COMMUNITY, INTERFACES, ROUTERS, RunningExporter
@@ -84,3 +86,22 @@ def test_flowweirs_snmp_provider_reads_the_names(demo_exporter: RunningExporter)
     assert answer.exporter is not None and answer.exporter.name == router["name"]
     got = {x: (i.name, i.description, i.speed) for x, i in answer.interfaces.items() if i}
     assert got == {i["index"]: (i["name"], i["description"], i["speed"]) for i in INTERFACES}
+
+
+def test_garbage_is_counted_and_the_agent_keeps_answering(demo_exporter: RunningExporter) -> None:
+    router = ROUTERS[0]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for junk in (b"", b"\x30\x03\x02\x01", b"\xff" * 300, b"\x30\x0a\x02\x01\x03" + b"\0" * 7):
+            s.sendto(junk, (router["address"], demo_exporter.snmp_port))
+    wait_for(
+        lambda: (
+            demo_exporter.daemon.metric_sum(
+                "flowweir_demoexporter_snmp_errors_total", router=router["name"], kind="malformed"
+            )
+            >= 3
+        ),
+        10,
+        "malformed requests counted",
+    )
+    out = snmp("snmpget", router["address"], demo_exporter.snmp_port, SYS_NAME)
+    assert out.stdout.strip() == f'"{router["name"]}"', out.stderr
