@@ -87,7 +87,7 @@ class RouterConfig(ConfigModel):
         try:
             return str(ipaddress.ip_address(v))
         except ValueError:
-            raise ValueError(f"{v!r} is not an IP address") from None
+            raise ValueError("not an IP address") from None
 
     @field_validator("prefixes")
     @classmethod
@@ -162,7 +162,7 @@ def _default_routers() -> list[RouterConfig]:
 def _check_target(v: str) -> str:
     host, port = parse_hostport(v, 0)
     if not host or not port:
-        raise ValueError(f"target {v!r} needs a host and a port (host:port)")
+        raise ValueError("needs a host and a port (host:port)")
     return v
 
 

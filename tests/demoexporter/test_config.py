@@ -51,8 +51,8 @@ INTERNAL = ROUTER["interfaces"][1]
             "demo-exporter.routers[0].colour: unknown key",
         ),
         ({"routers": [{**ROUTER, "protocol": "netflow5"}]}, "demo-exporter.routers[0].protocol"),
-        ({"routers": [{**ROUTER, "address": "edge1"}]}, "'edge1' is not an IP address"),
-        ({"targets": {"sflow": "collector"}}, "target 'collector' needs a host and a port"),
+        ({"routers": [{**ROUTER, "address": "edge1"}]}, "address: not an IP address (got 'edge1')"),
+        ({"targets": {"sflow": "collector"}}, "targets.sflow: needs a host and a port (host:port) (got 'collector')"),
         (
             {"routers": [{**ROUTER, "interfaces": [INTERNAL, INTERNAL]}]},
             "two interfaces with the same index",
