@@ -52,7 +52,10 @@ INTERNAL = ROUTER["interfaces"][1]
         ),
         ({"routers": [{**ROUTER, "protocol": "netflow5"}]}, "demo-exporter.routers[0].protocol"),
         ({"routers": [{**ROUTER, "address": "edge1"}]}, "address: not an IP address (got 'edge1')"),
-        ({"targets": {"sflow": "collector"}}, "targets.sflow: needs a host and a port (host:port) (got 'collector')"),
+        (
+            {"targets": {"sflow": "collector"}},
+            "targets.sflow: needs a host and a port (host:port) (got 'collector')",
+        ),
         (
             {"routers": [{**ROUTER, "interfaces": [INTERNAL, INTERNAL]}]},
             "two interfaces with the same index",
