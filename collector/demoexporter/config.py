@@ -45,7 +45,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from collector.config.model import ConfigModel
@@ -244,19 +243,9 @@ def load_demo_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> DemoExporterConfig:
     """The section of the file at `path` (none: the defaults), `overrides` merged into it."""
-    from collector.config.root import ConfigError
+    from collector.config.root import read_yaml
 
-    data: Any = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    data: Any = read_yaml(path) if path is not None else {}
     if overrides and isinstance(data, dict | None):
         data = dict(data or {})
         data["demo-exporter"] = _merge(data.get("demo-exporter") or {}, overrides)
