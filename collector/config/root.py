@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, Secret, SecretStr, ValidationError
 
 from collector.config.model import ConfigModel
 from collector.config.shared import ClickHouseConfig, KafkaConfig, RedisConfig
+from collector.demoexporter.config import DemoExporterConfig
 from collector.inlet.config import InletConfig
 from collector.orchestrator.config import OrchestratorConfig
 from collector.outlet.config import OutletConfig
@@ -25,6 +26,7 @@ class Config(ConfigModel):
     outlet: OutletConfig = Field(default_factory=OutletConfig)
     orchestrator: OrchestratorConfig = Field(default_factory=OrchestratorConfig)
     enrich: EnrichConfig = Field(default_factory=EnrichConfig)
+    demo_exporter: DemoExporterConfig = Field(default_factory=DemoExporterConfig)
 
 
 class ConfigError(Exception):
@@ -110,7 +112,8 @@ def parse_config(data: Any) -> Config:
         raise ConfigError(format_validation_error(exc)) from None
 
 
-def load_config(path: str | Path) -> Config:
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in the file at `path`; a ConfigError of one line when it is not one."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -124,9 +127,13 @@ def load_config(path: str | Path) -> Config:
             "is not UTF-8): give the YAML configuration file"
         ) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    data = read_yaml(path)
     try:
         return parse_config(data)
     except ConfigError as exc:
