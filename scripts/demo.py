@@ -97,7 +97,7 @@ def main() -> int:
         if result.returncode:
             say(f"orchestrator failed:\n{result.stderr}")
             return 1
-        say("orchestrator: Kafka topic flows-v1 and ClickHouse schema created")
+        say("orchestrator: Kafka topic flows-v2 and ClickHouse schema created")
         for service in ("enrich", "inlet", "outlet"):
             daemon = Daemon(service, config) if service != "enrich" else _enrich_worker(config)
             daemons.append(daemon.start(timeout=120))

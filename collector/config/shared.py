@@ -24,7 +24,7 @@ class HTTPConfig(ConfigModel):
 
 class KafkaConfig(ConfigModel):
     brokers: list[ServerAddress] = Field(default_factory=lambda: ["127.0.0.1:9092"], min_length=1)
-    # Base topic name; the envelope version is appended (flows -> flows-v1).
+    # Base topic name; the envelope version is appended (flows -> flows-v2).
     topic: str = Field("flows", pattern=r"^[A-Za-z0-9._-]+$")
     client: Literal["confluent-kafka", "kafka-python-ng"] = "confluent-kafka"
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"

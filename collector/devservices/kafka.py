@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from collector.devservices.base import Service, free_port, tcp_open, wait_for
 
@@ -75,10 +77,12 @@ def read_all(
     expected: int | None = None,
     idle: float = 3.0,
     timeout: float = 60.0,
+    weight: Callable[[Any], int] | None = None,
 ) -> list:
     """Every message of `topic` from the beginning, by partition assignment (no group join).
 
-    Stops when `expected` messages arrived, or nothing came for `idle` seconds
+    Stops when `expected` messages arrived (or, with `weight`, when the weights of the
+    messages add up to `expected`: datagrams of envelope v2), or nothing came for `idle` seconds
     (Tansu's reported end offsets are not trustworthy, so they are not used).
     """
     import time
@@ -96,6 +100,7 @@ def read_all(
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
         out = []
+        total = 0
         last = time.monotonic()
         deadline = last + timeout
         while time.monotonic() < deadline:
@@ -103,8 +108,9 @@ def read_all(
             good = [m for m in batch if m.error() is None]
             if good:
                 out.extend(good)
+                total += sum(map(weight, good)) if weight else len(good)
                 last = time.monotonic()
-            if expected is not None and len(out) >= expected:
+            if expected is not None and total >= expected:
                 break
             if time.monotonic() - last > idle:
                 break

@@ -40,19 +40,3 @@ class AllowList:
                 self._cache.clear()
             self._cache[address] = ok
         return ok
-
-    def screen(self, values: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-        """Envelopes whose source is allowed, and the sources of those refused. Hot path."""
-        cache = self._cache
-        kept: list[bytes] = []
-        refused: list[bytes] = []
-        for value in values:
-            key = value[12:28]  # the envelope's exporter address
-            ok = cache.get(key)
-            if ok is None:
-                ok = self.allowed(key)
-            if ok:
-                kept.append(value)
-            else:
-                refused.append(key)
-        return kept, refused

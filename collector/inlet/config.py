@@ -27,6 +27,9 @@ class InputConfig(ConfigModel):
     # sFlow: use the datagram's source address rather than the agent address as exporter.
     use_src_addr_for_exporter_addr: bool = False
     timestamp_source: Literal["udp", "netflow-packet", "netflow-first-switched"] = "udp"
+    # Encapsulation the outlet's decoder strips from sampled packets (carried in each
+    # Kafka message, envelope v2 byte 4). Outlets that do not decapsulate ignore it.
+    decapsulation: Literal["none", "vxlan", "gre", "ipip", "srv6"] = "none"
 
     @model_validator(mode="after")
     def _default_listen(self) -> InputConfig:
@@ -59,7 +62,8 @@ class InletConfig(ConfigModel):
     # Kafka key: the exporter address keeps an exporter on one partition (templates stay
     # together); random spreads one huge exporter over all partitions.
     kafka_key: Literal["exporter", "random"] = "exporter"
-    # Messages the producer may hold before a datagram is dropped (bounds memory).
+    # Kafka messages the producer may hold before datagrams are dropped (bounds memory). A
+    # message holds the datagrams of one exporter from one receive call (envelope v2).
     queue_size: int = Field(100_000, ge=100, le=10_000_000)
     # Bytes the producer may hold (librdkafka queue.buffering.max.kbytes * 1024). With Kafka
     # stalled, a worker's resident memory is about 60 MB + 1.5 x this (bench/inlet/README):

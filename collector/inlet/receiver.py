@@ -1,11 +1,14 @@
 """Batch UDP reception with recvmmsg(2): up to BATCH datagrams per system call.
 
 Hot path. Each datagram lands in its own slot of one preallocated buffer,
-HEADER_SIZE bytes after the slot start, so the Kafka envelope header is
-written in front of it in place (vectorised with NumPy for the whole batch)
-and the envelope is produced with a single copy. The kernel receive timestamp
-and the socket's drop counter come from control messages, parsed for the
-whole batch at once.
+DATAGRAM_HEADER_SIZE bytes after the slot start, so its v2 datagram header
+(receive time, length, source port) is written in front of it in place
+(vectorised with NumPy for a large batch) and a Kafka message is one join of
+a message header and the slots of one exporter: the datagrams of one receive
+call are grouped by source address, in arrival order, at most MAX_MESSAGE_BYTES
+a message (collector/kafka/envelope.py). The kernel receive timestamp and the
+socket's drop counter come from control messages, parsed for the whole batch
+at once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from collector.inlet.udp import SO_RXQ_OVFL, SO_TIMESTAMPNS_NEW
-from collector.kafka.envelope import ENVELOPE_VERSION, HEADER_SIZE
+from collector.kafka.envelope import (
+    DATAGRAM_HEADER_SIZE,
+    MAX_MESSAGE_BYTES,
+    MESSAGE_HEADER,
+)
 
 BATCH = 64
 CONTROL_SIZE = 64  # CMSG_SPACE(16) timestamp + CMSG_SPACE(4) drop counter = 56
@@ -47,7 +54,8 @@ _CMSG_U32 = struct.Struct("<qiiI")  # cmsg_len, level, type, value
 _HDR_TAIL = struct.Struct(
     "<Qi4xI"
 )  # msg_controllen, msg_flags, (padding), msg_len: offsets 40, 48, 56
-_TS_BE = struct.Struct(">Q")
+_SUB = struct.Struct(">QH")  # receive time, length: the first 10 bytes of a datagram header
+V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
@@ -59,9 +67,10 @@ _recvmmsg.restype = ctypes.c_int
 
 @dataclass(slots=True)
 class Batch:
-    """What one recvmmsg call returned; `values` are complete envelopes."""
+    """What one recvmmsg call returned, as Kafka messages of one exporter each."""
 
-    values: list[bytes]
+    messages: list[tuple[bytes, bytes, int]]  # (exporter address, v2 message, datagrams in it)
+    datagrams: int  # in the messages (not too large)
     bytes_received: int
     too_large: int
     kernel_drops: int  # the socket's cumulative drop counter, -1 when not reported
@@ -75,12 +84,13 @@ class BatchReceiver:
         kind: int,
         flags: int,
         timestamp_source: int,
+        decapsulation: int = 0,
     ) -> None:
         self.fd = sock.fileno()
         self.family = sock.family
         self.max_size = max_datagram_size
         # +1 so a datagram of exactly max_size is not reported truncated.
-        self.slot = HEADER_SIZE + max_datagram_size + 1
+        self.slot = DATAGRAM_HEADER_SIZE + max_datagram_size + 1
         self.data = np.zeros((BATCH, self.slot), dtype=np.uint8)
         self.flat = memoryview(self.data.reshape(-1))  # type: ignore[arg-type]
         self.names = np.zeros((BATCH, NAME_SIZE), dtype=np.uint8)
@@ -88,8 +98,10 @@ class BatchReceiver:
         self.iov = np.zeros(BATCH, dtype=IOVEC)
         self.hdrs = np.zeros(BATCH, dtype=MMSGHDR)
         data_addr = self.data.ctypes.data
-        self.iov["base"] = data_addr + np.arange(BATCH, dtype=np.uint64) * self.slot + HEADER_SIZE
-        self.iov["len"] = self.slot - HEADER_SIZE
+        self.iov["base"] = (
+            data_addr + np.arange(BATCH, dtype=np.uint64) * self.slot + DATAGRAM_HEADER_SIZE
+        )
+        self.iov["len"] = self.slot - DATAGRAM_HEADER_SIZE
         self.hdrs["name"] = self.names.ctypes.data + np.arange(BATCH, dtype=np.uint64) * NAME_SIZE
         self.hdrs["iov"] = self.iov.ctypes.data + np.arange(BATCH, dtype=np.uint64) * IOVEC.itemsize
         self.hdrs["iovlen"] = 1
@@ -97,14 +109,10 @@ class BatchReceiver:
             self.control.ctypes.data + np.arange(BATCH, dtype=np.uint64) * CONTROL_SIZE
         )
         self._hdrs_ptr = ctypes.c_void_p(self.hdrs.ctypes.data)
-        # Constant envelope fields, written once: the datagram never overwrites the header.
-        self.data[:, 0] = ENVELOPE_VERSION
-        self.data[:, 1] = kind
-        self.data[:, 2] = flags
-        self.data[:, 3] = timestamp_source
-        if self.family == socket.AF_INET:
-            self.data[:, 12:22] = 0
-            self.data[:, 22:24] = 0xFF
+        # The message header's constant fields: version, kind, flags, timestamp source, decap.
+        self._constant = (2, kind, flags, timestamp_source, decapsulation, 0)
+        self._pack_header = MESSAGE_HEADER.pack
+        self._ipv4 = self.family == socket.AF_INET
         self._hdrs_mv = memoryview(self.hdrs.view(np.uint8))  # type: ignore[arg-type]
         self._ctrl_mv = memoryview(self.control.reshape(-1))  # type: ignore[arg-type]
         self._names_mv = memoryview(self.names.reshape(-1))  # type: ignore[arg-type]
@@ -153,7 +161,10 @@ class BatchReceiver:
         else:
             self.kernel_timestamps = False
             ts = np.where(has_ts, ctrl64[:, 2] * 1_000_000_000 + ctrl64[:, 3], now_ns)
-        data[:n, 4:12] = ts.astype(">u8").view(np.uint8).reshape(n, 8)
+        data[:n, 0:8] = ts.astype(">u8").view(np.uint8).reshape(n, 8)
+        data[:n, 8:10] = lens.astype(">u2").view(np.uint8).reshape(n, 2)
+        names = self.names
+        data[:n, 10:12] = names[:n, 2:4]  # source port, already in network order
         # Drop counter: a control message after the timestamp, or first when there is none.
         drops = -1
         second = (controllen >= 56) & (ctrl32[:, 11] == SO_RXQ_OVFL)
@@ -162,44 +173,73 @@ class BatchReceiver:
             drops = int(ctrl32[second, 12].max())
         if first.any():
             drops = max(drops, int(ctrl32[first, 4].max()))
-        names = self.names
-        if self.family == socket.AF_INET:
-            data[:n, 24:28] = names[:n, 4:8]
-        else:
-            data[:n, 12:28] = names[:n, 8:24]
-        data[:n, 28:30] = names[:n, 2:4]  # port, already in network order
         flags = hdrs["flags"][:n]
         truncated = (flags & MSG_TRUNC) != 0
         truncated |= lens > self.max_size
         too_large = int(truncated.sum())
-        flat = self.flat
-        slot = self.slot
         lengths = lens.tolist()
-        if too_large:
-            keep = (~truncated).tolist()
-            values = [
-                bytes(flat[i * slot : i * slot + HEADER_SIZE + length])
-                for i, length in enumerate(lengths)
-                if keep[i]
-            ]
+        keep = (~truncated).tolist() if too_large else None
+        messages = self._messages(n, lengths, keep)
+        return Batch(messages, n - too_large, int(lens.sum()), too_large, drops)
+
+    def _sources(self, n: int) -> tuple[bytes, int]:
+        """The source addresses of the first n datagrams, concatenated, and the width of one."""
+        if self._ipv4:
+            return self.names[:n, 4:8].tobytes(), 4
+        return self.names[:n, 8:24].tobytes(), 16
+
+    def _messages(
+        self, n: int, lengths: list[int], keep: list[bool] | None
+    ) -> list[tuple[bytes, bytes, int]]:
+        """Group the datagrams by source address, in arrival order, into v2 messages."""
+        sources, width = self._sources(n)
+        prefix = V4_MAPPED if self._ipv4 else b""
+        groups: dict[bytes, list[int]]
+        if sources == sources[:width] * n:  # one exporter: the usual case
+            groups = {prefix + sources[:width]: list(range(n))}
         else:
-            values = [
-                bytes(flat[i * slot : i * slot + HEADER_SIZE + length])
-                for i, length in enumerate(lengths)
-            ]
-        return Batch(values, int(lens.sum()), too_large, drops)
+            groups = {}
+            for i in range(n):
+                key = prefix + sources[i * width : (i + 1) * width]
+                group = groups.get(key)
+                if group is None:
+                    groups[key] = [i]
+                else:
+                    group.append(i)
+        flat, slot, pack, constant = self.flat, self.slot, self._pack_header, self._constant
+        out: list[tuple[bytes, bytes, int]] = []
+        for key, indices in groups.items():
+            parts: list[memoryview | bytes] = [b""]
+            size = 0
+            for i in indices:
+                if keep is not None and not keep[i]:
+                    continue
+                length = DATAGRAM_HEADER_SIZE + lengths[i]
+                if size + length > MAX_MESSAGE_BYTES and len(parts) > 1:
+                    parts[0] = pack(*constant, len(parts) - 1, key)
+                    out.append((key, b"".join(parts), len(parts) - 1))
+                    parts = [b""]
+                    size = 0
+                start = i * slot
+                parts.append(flat[start : start + length])
+                size += length
+            if len(parts) > 1:
+                parts[0] = pack(*constant, len(parts) - 1, key)
+                out.append((key, b"".join(parts), len(parts) - 1))
+        return out
 
     def _small(self, n: int, now_ns: int) -> Batch:
         """The same as the NumPy path, datagram by datagram (cheaper for a handful)."""
         hdrs, ctrl, names, flat = self._hdrs_mv, self._ctrl_mv, self._names_mv, self.flat
         slot = self.slot
-        ipv4 = self.family == socket.AF_INET
-        values: list[bytes] = []
+        lengths: list[int] = []
+        keep: list[bool] | None = None
         total = too_large = 0
         drops = -1
         for i in range(n):
             controllen, flags, length = _HDR_TAIL.unpack_from(hdrs, i * 64 + 40)
             total += length
+            lengths.append(length)
             c = i * CONTROL_SIZE
             _, _, kind, sec, nsec = _CMSG_TS.unpack_from(ctrl, c)
             if controllen >= 32 and kind == SO_TIMESTAMPNS_NEW:
@@ -217,14 +257,13 @@ class BatchReceiver:
                         drops = max(drops, value)
             if flags & MSG_TRUNC or length > self.max_size:
                 too_large += 1
+                if keep is None:
+                    keep = [True] * n
+                keep[i] = False
                 continue
             start = i * slot
-            _TS_BE.pack_into(flat, start + 4, ts)
+            _SUB.pack_into(flat, start, ts, length)
             a = i * NAME_SIZE
-            if ipv4:
-                flat[start + 24 : start + 28] = names[a + 4 : a + 8]
-            else:
-                flat[start + 12 : start + 28] = names[a + 8 : a + 24]
-            flat[start + 28 : start + 30] = names[a + 2 : a + 4]
-            values.append(bytes(flat[start : start + HEADER_SIZE + length]))
-        return Batch(values, total, too_large, drops)
+            flat[start + 10 : start + 12] = names[a + 2 : a + 4]
+        messages = self._messages(n, lengths, keep)
+        return Batch(messages, n - too_large, total, too_large, drops)

@@ -1,4 +1,7 @@
-"""One inlet worker process: read its socket, wrap datagrams, produce them to Kafka."""
+"""One inlet worker process: read its socket, wrap datagrams, produce them to Kafka.
+
+Each receive call gives one Kafka message (envelope v2) per exporter it read from.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from collector.inlet.receiver import Batch, BatchReceiver
 from collector.kafka.envelope import (
     FLAG_CLOCK_TIMESTAMP,
     FLAG_USE_SRC_ADDR,
+    Decapsulation,
     DecoderKind,
     TimestampSource,
     bytes_to_address,
@@ -69,6 +73,7 @@ class Worker:
             DecoderKind[spec.input.decoder.upper()],
             flags,
             ts_source,
+            Decapsulation[spec.input.decapsulation.upper()],
         )
         self.topic = topic_name(spec.kafka.topic)
         self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
@@ -90,50 +95,49 @@ class Worker:
         self._clock_warned = not spec.kernel_timestamps
 
     def handle(self, batch: Batch) -> None:
-        """Hot path: one Kafka produce per datagram, counting in locals."""
+        """Hot path: one Kafka produce per exporter of the batch, counting in locals."""
         produce = self.producer.produce
         topic = self.topic
+        keyed = self.keyed
         per_exporter = self.per_exporter
-        queue_full = 0
+        everything = self.allow.everything
+        queue_full = enqueued = refused = 0
         deadline = 0.0  # set at the first full queue of this batch
-        values = batch.values
-        refused = 0
-        if not self.allow.everything:
-            values, sources = self.allow.screen(values)
-            if sources:
-                refused = len(sources)
-                self._log_refused(sources)
-        for value in values:
-            key = value[12:28]
-            per_exporter[key] = per_exporter.get(key, 0) + 1
+        for key, value, count in batch.messages:
+            if not everything and not self.allow.allowed(key):
+                refused += count
+                self._log_refused(key)
+                continue
+            per_exporter[key] = per_exporter.get(key, 0) + count
             try:
-                produce(topic, value, key if self.keyed else None)
+                produce(topic, value, key if keyed else None)
+                enqueued += 1
             except BufferError:
                 deadline = deadline or time.monotonic() + self.spec.inlet.queue_full_wait
-                if not self._produce_when_room(value, key if self.keyed else None, deadline):
-                    queue_full += 1
-        n = len(values)
+                if self._produce_when_room(value, key if keyed else None, deadline):
+                    enqueued += 1
+                else:
+                    queue_full += count
         self.receive_calls += 1
-        self.datagrams += n + batch.too_large + refused
+        self.datagrams += batch.datagrams + batch.too_large
         self.not_allowed += refused
         self.bytes += batch.bytes_received
         self.too_large += batch.too_large
         self.queue_full += queue_full
-        self.enqueued += n - queue_full
+        self.enqueued += enqueued
         if batch.kernel_drops > self.kernel_drops:
             self.kernel_drops = batch.kernel_drops
         self.producer.poll()
 
-    def _log_refused(self, sources: list[bytes]) -> None:
-        for source in sources:
-            if source not in self._refused_logged and len(self._refused_logged) < 10:
-                self._refused_logged.add(source)
-                log.warning(
-                    "%s: datagrams from %s dropped: not in inlet.exporters (counted as "
-                    "not_allowed; add its subnet there to accept it)",
-                    self.spec.name,
-                    bytes_to_address(source),
-                )
+    def _log_refused(self, source: bytes) -> None:
+        if source not in self._refused_logged and len(self._refused_logged) < 10:
+            self._refused_logged.add(source)
+            log.warning(
+                "%s: datagrams from %s dropped: not in inlet.exporters (counted as "
+                "not_allowed; add its subnet there to accept it)",
+                self.spec.name,
+                bytes_to_address(source),
+            )
 
     def _produce_when_room(self, value: bytes, key: bytes | None, deadline: float) -> bool:
         """The queue is full (Kafka slow or away): wait for room until `deadline`.
@@ -203,7 +207,7 @@ class Worker:
             batch = receive(True)
             if batch is not None:
                 self.handle(batch)
-                if wait and len(batch.values) < FEW_DATAGRAMS:
+                if wait and batch.datagrams < FEW_DATAGRAMS:
                     sleep(wait)  # a quiet moment: let the kernel queue a batch
             else:
                 self.producer.poll()
@@ -226,9 +230,7 @@ class Worker:
             max(0.5, deadline - time.monotonic() + self.spec.inlet.shutdown_timeout / 2)
         )
         if remaining:
-            log.error(
-                "%s: %d envelopes not delivered to Kafka at shutdown", self.spec.name, remaining
-            )
+            log.error("%s: %d Kafka messages not delivered at shutdown", self.spec.name, remaining)
             self.queue_full += remaining
         self.publish()
         return 0 if remaining == 0 else 1

@@ -1,15 +1,46 @@
-"""The Kafka envelope: what the inlet wraps around every raw datagram.
+"""The Kafka envelope: what the inlet wraps around the raw datagrams it produces to Kafka.
 
-Layout (network byte order, 32 bytes, then the datagram unchanged):
+The inlet writes version 2 to `<kafka.topic>-v2`; version 1 (one datagram per message,
+`<kafka.topic>-v1`) is what earlier inlets wrote, still read by the outlet so that an
+upgrade drains the old topic (README, "Upgrading to envelope v2"). The first byte of
+every message is its version. Network byte order throughout.
+
+Version 2: one Kafka message holds the datagrams one inlet worker read from one exporter
+(one source address) in one receive call, at most MAX_MESSAGE_BYTES, in arrival order.
+The Kafka key is the exporter address, as in v1, so that an exporter's templates reach
+an outlet in order with their data. A 24-byte message header:
 
     offset size field
-    0      1    version            ENVELOPE_VERSION (the topic name carries it too: flows-v1)
+    0      1    version            2 (the topic name carries it too: flows-v2)
     1      1    decoder kind       1 = netflow (v5/v9/IPFIX), 2 = sflow
     2      1    flags              bit 0: use source address as exporter address (sFlow)
-                                   bit 1: receive time comes from the clock, not the kernel
+                                   bit 1: receive times come from the clock, not the kernel
     3      1    timestamp source   0 = udp (receive time), 1 = netflow-packet, 2 = netflow-first-switched
+    4      1    decapsulation      0 = none, 1 = vxlan, 2 = gre, 3 = ipip, 4 = srv6 (the inlet
+                                   input's `decapsulation`; outlets that do not decapsulate
+                                   read it as 0)
+    5      1    reserved (0)
+    6      2    datagram count     at least 1
+    8      16   exporter address   the datagrams' UDP source (IPv6, IPv4 mapped as ::ffff:a.b.c.d)
+
+then `count` datagrams, each a 12-byte header followed by the datagram unchanged:
+
+    0      8    receive time, ns since the epoch
+    8      2    datagram length in bytes (the inlet's max-datagram-size is at most 65535)
+    10     2    exporter UDP port (the datagram's source port)
+
+A message whose bytes end inside a datagram, or go on past the last one, is damaged:
+the datagrams before the damage are kept (EnvelopeError.kept) and the message is
+counted as corrupt.
+
+Version 1 (32 bytes, then the one datagram unchanged):
+
+    0      1    version            1 (flows-v1)
+    1      1    decoder kind       as in v2
+    2      1    flags              as in v2
+    3      1    timestamp source   as in v2
     4      8    receive time, ns since the epoch
-    12     16   exporter address (IPv6, IPv4 mapped as ::ffff:a.b.c.d)
+    12     16   exporter address
     28     2    exporter UDP port
     30     2    reserved (0)
 """
@@ -19,11 +50,20 @@ from __future__ import annotations
 import enum
 import ipaddress
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-ENVELOPE_VERSION = 1
-HEADER = struct.Struct("!BBBBQ16sHH")
+ENVELOPE_VERSION = 2  # what the inlet writes
+VERSIONS = (2, 1)  # what the outlet reads, newest first
+HEADER = struct.Struct("!BBBBQ16sHH")  # version 1
 HEADER_SIZE = HEADER.size  # 32
+MESSAGE_HEADER = struct.Struct("!BBBBBBH16s")  # version 2, before the datagrams
+MESSAGE_HEADER_SIZE = MESSAGE_HEADER.size  # 24
+DATAGRAM_HEADER = struct.Struct("!QHH")  # version 2, in front of each datagram
+DATAGRAM_HEADER_SIZE = DATAGRAM_HEADER.size  # 12
+# Largest v2 message the inlet writes (a datagram larger than this goes alone). Under the
+# brokers' default message.max.bytes (1 MB) with room for Kafka's own framing.
+MAX_MESSAGE_BYTES = 256 * 1024
 
 FLAG_USE_SRC_ADDR = 0x01
 FLAG_CLOCK_TIMESTAMP = 0x02
@@ -40,13 +80,37 @@ class TimestampSource(enum.IntEnum):
     NETFLOW_FIRST_SWITCHED = 2
 
 
+class Decapsulation(enum.IntEnum):
+    """What the outlet's decoder strips from sampled packets before reading them (v2 byte 4)."""
+
+    NONE = 0
+    VXLAN = 1
+    GRE = 2
+    IPIP = 3
+    SRV6 = 4
+
+
 class EnvelopeError(ValueError):
-    """The Kafka record is not an envelope this version understands."""
+    """The Kafka record is not an envelope this version understands.
+
+    `reason` is one of REASONS (a bounded metric label); the message says more. `kept`
+    holds the datagrams of a damaged v2 message that came before the damage.
+    """
+
+    def __init__(self, reason: str, message: str, kept: Sequence[Envelope] = ()) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.kept = list(kept)
 
 
-def topic_name(base: str) -> str:
+# Why a record was refused: a null value (a tombstone), fewer bytes than the header,
+# another envelope version, an unknown decoder kind or timestamp source.
+REASONS = ("tombstone", "truncated", "version", "field")
+
+
+def topic_name(base: str, version: int = ENVELOPE_VERSION) -> str:
     """The topic carries the envelope version so an upgrade never feeds old bytes to a new decoder."""
-    return f"{base}-v{ENVELOPE_VERSION}"
+    return f"{base}-v{version}"
 
 
 def address_to_bytes(address: str) -> bytes:
@@ -66,6 +130,8 @@ def bytes_to_address(raw: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
+    """One datagram and what the inlet knew about it (from a v1 message, or one of a v2's)."""
+
     kind: DecoderKind
     receive_time_ns: int
     exporter_address: bytes  # 16 bytes
@@ -73,7 +139,8 @@ class Envelope:
     payload: bytes
     flags: int = 0
     timestamp_source: TimestampSource = TimestampSource.UDP
-    version: int = ENVELOPE_VERSION
+    version: int = 1  # the envelope version it came in; encode() writes v1
+    decapsulation: Decapsulation = Decapsulation.NONE
 
     @property
     def use_src_addr(self) -> bool:
@@ -88,9 +155,10 @@ class Envelope:
         return bytes_to_address(self.exporter_address)
 
     def encode(self) -> bytes:
+        """The v1 message of this datagram alone (the v1 backlog of tests and benchmarks)."""
         return (
             HEADER.pack(
-                self.version,
+                1,
                 int(self.kind),
                 self.flags,
                 int(self.timestamp_source),
@@ -103,18 +171,116 @@ class Envelope:
         )
 
 
-def decode_envelope(record: bytes) -> Envelope:
-    """Parse a Kafka record value; raises EnvelopeError on anything malformed."""
+def encode_message(envelopes: Sequence[Envelope]) -> bytes:
+    """The v2 message of datagrams of one exporter (what the inlet's receiver builds in place).
+
+    They must share the exporter address, decoder kind, flags, timestamp source and
+    decapsulation; the message header takes them from the first.
+    """
+    first = envelopes[0]
+    parts = [
+        MESSAGE_HEADER.pack(
+            2,
+            int(first.kind),
+            first.flags,
+            int(first.timestamp_source),
+            int(first.decapsulation),
+            0,
+            len(envelopes),
+            first.exporter_address,
+        )
+    ]
+    for env in envelopes:
+        if env.exporter_address != first.exporter_address:
+            raise ValueError("a v2 message holds the datagrams of one exporter address")
+        parts.append(DATAGRAM_HEADER.pack(env.receive_time_ns, len(env.payload), env.exporter_port))
+        parts.append(env.payload)
+    return b"".join(parts)
+
+
+def _check_value(record: object) -> None:
+    if record is None:
+        raise EnvelopeError("tombstone", "record without a value (a Kafka tombstone)")
+    if not isinstance(record, bytes | bytearray | memoryview):
+        raise EnvelopeError("field", f"record value is a {type(record).__name__}, not bytes")
+
+
+def decode_envelope(record: bytes | None) -> Envelope:
+    """Parse a v1 Kafka record value; raises EnvelopeError on anything malformed.
+
+    A record without a value (a tombstone, None) is malformed too: Kafka allows it,
+    the inlet never writes one.
+    """
+    _check_value(record)
+    assert record is not None
     if len(record) < HEADER_SIZE:
         raise EnvelopeError(
-            f"record of {len(record)} bytes is shorter than the {HEADER_SIZE}-byte header"
+            "truncated",
+            f"record of {len(record)} bytes is shorter than the {HEADER_SIZE}-byte header",
         )
     version, kind, flags, ts_source, recv_ns, addr, port, _ = HEADER.unpack_from(record)
-    if version != ENVELOPE_VERSION:
-        raise EnvelopeError(f"envelope version {version}, expected {ENVELOPE_VERSION}")
+    if version != 1:
+        raise EnvelopeError("version", f"envelope version {version}, expected 1")
     try:
         kind_e = DecoderKind(kind)
         ts_e = TimestampSource(ts_source)
     except ValueError as exc:
-        raise EnvelopeError(str(exc)) from None
+        raise EnvelopeError("field", str(exc)) from None
     return Envelope(kind_e, recv_ns, addr, port, bytes(record[HEADER_SIZE:]), flags, ts_e, version)
+
+
+def decode_message(record: bytes | None) -> list[Envelope]:
+    """Every datagram of a Kafka record value, v2 or v1. Hot path of the outlet's Kafka input.
+
+    Raises EnvelopeError on anything malformed; for a damaged v2 message, the datagrams
+    before the damage are in the error's `kept`.
+    """
+    _check_value(record)
+    assert record is not None
+    if len(record) and record[0] == 1:
+        return [decode_envelope(record)]
+    if len(record) < MESSAGE_HEADER_SIZE:
+        raise EnvelopeError(
+            "truncated",
+            f"record of {len(record)} bytes is shorter than the {MESSAGE_HEADER_SIZE}-byte header",
+        )
+    version, kind, flags, ts_source, decap, _, count, addr = MESSAGE_HEADER.unpack_from(record)
+    if version != 2:
+        raise EnvelopeError("version", f"envelope version {version}, expected 2 or 1")
+    try:
+        kind_e = DecoderKind(kind)
+        ts_e = TimestampSource(ts_source)
+        decap_e = Decapsulation(decap)
+    except ValueError as exc:
+        raise EnvelopeError("field", str(exc)) from None
+    if count == 0:
+        raise EnvelopeError("field", "v2 message with no datagram")
+    view = memoryview(record)
+    size = len(record)
+    unpack = DATAGRAM_HEADER.unpack_from
+    out: list[Envelope] = []
+    pos = MESSAGE_HEADER_SIZE
+    for _ in range(count):
+        if pos + DATAGRAM_HEADER_SIZE > size:
+            raise EnvelopeError(
+                "truncated",
+                f"v2 message ends after {len(out)} of its {count} datagrams",
+                out,
+            )
+        recv_ns, length, port = unpack(record, pos)
+        start = pos + DATAGRAM_HEADER_SIZE
+        pos = start + length
+        if pos > size:
+            raise EnvelopeError(
+                "truncated",
+                f"v2 message ends inside datagram {len(out) + 1} of {count}",
+                out,
+            )
+        out.append(
+            Envelope(kind_e, recv_ns, addr, port, bytes(view[start:pos]), flags, ts_e, 2, decap_e)
+        )
+    if pos != size:
+        raise EnvelopeError(
+            "field", f"v2 message has {size - pos} bytes after its {count} datagrams", out
+        )
+    return out

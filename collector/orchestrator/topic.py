@@ -1,5 +1,8 @@
 """The Kafka topic the inlet writes and the outlet reads: `<kafka.topic>-v<envelope version>`.
 
+That is `<kafka.topic>-v2` (envelope v2). The v1 topic of an earlier release is never
+created here: outlets drain it while it exists, and the operator deletes it (README).
+
 Created with `kafka.partitions`, `kafka.replication-factor` and `kafka.topic-config`.
 Partitions are only ever increased (a topic with more is left alone: decreasing
 is impossible in Kafka and the outlet copes with any count). Topic settings that

@@ -4,6 +4,10 @@ Offsets are committed only after ClickHouse acknowledged the batch holding
 their flows. A revocation flushes first; if ClickHouse is down at that moment
 the batch is dropped from memory uncommitted, and the partition's next owner
 reads it again: nothing is lost.
+
+It reads envelope v2 from `<kafka.topic>-v2` and, when `<kafka.topic>-v1` exists at
+start (an upgrade from v1 inlets), that topic too, in the same consumer group, so
+that its backlog is drained and stored (README, "Upgrading to envelope v2").
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from collector.config.root import Config
 from collector.daemon import run_worker
-from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
+from collector.kafka.envelope import EnvelopeError, decode_message, topic_name
 from collector.kafka.security import describe_error, librdkafka_settings
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
@@ -69,6 +73,8 @@ class OutletWorker:
             self.config.clickhouse, self.stats, self.out.insert_backoff_max
         )
         self.topic = topic_name(self.config.kafka.topic)
+        self.old_topic = topic_name(self.config.kafka.topic, 1)  # drained during an upgrade
+        self._old_drained = False
         self.consumer = Consumer(
             {
                 "group.id": self.out.consumer_group,
@@ -91,7 +97,7 @@ class OutletWorker:
         self.chunks: list[dict[str, ColumnData]] = []
         self.flows = 0
         self.fed = 0
-        self.offsets: dict[int, int] = {}  # partition -> last offset in the batch
+        self.offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset
         self.batch_started = time.monotonic()
 
     def _on_error(self, err: Any) -> None:
@@ -106,7 +112,11 @@ class OutletWorker:
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self.assigned = list(partitions)
         self.stats.set(P + "assigned_partitions", (self.name,), len(partitions))
-        log.info("worker %s assigned partitions %s", self.name, [p.partition for p in partitions])
+        log.info(
+            "worker %s assigned partitions %s",
+            self.name,
+            [f"{p.topic}/{p.partition}" for p in partitions],
+        )
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self.stats.inc(P + "rebalances", (self.name,))
@@ -177,7 +187,7 @@ class OutletWorker:
             return
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [TopicPartition(self.topic, p, o + 1) for p, o in self.offsets.items()]
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self.offsets.items()]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
             self.stats.inc(P + "commits", (self.name,))
@@ -190,23 +200,46 @@ class OutletWorker:
             )
 
     def _feed(self, msgs: list[Any]) -> None:
+        """Hot path: every datagram of every record (v2: several, v1: one) to the decoder."""
         feed = self.decoder.feed
         observe = self.enricher.observe  # notes each datagram's source (exporter trust)
+        offsets = self.offsets
         corrupt = 0
         for msg in msgs:
             if msg.error() is not None:
                 self._on_error(msg.error())
                 continue
-            self.offsets[msg.partition()] = msg.offset()
+            offsets[(msg.topic(), msg.partition())] = msg.offset()
             try:
-                feed(observe(decode_envelope(msg.value())))
+                envelopes = decode_message(msg.value())
             except EnvelopeError as exc:
                 corrupt += 1
                 self._on_error(f"skipping a record that is not a flowweir envelope ({exc})")
+                envelopes = exc.kept  # a damaged v2 message: the datagrams before the damage
+            for envelope in envelopes:
+                feed(observe(envelope))
             self.fed += 1
         if corrupt:
             self.stats.inc(P + "corrupt_records", (self.name,), corrupt)
         self.stats.inc(P + "records", (self.name,), len(msgs))
+
+    def _topics(self) -> list[str]:
+        """The v2 topic, and the v1 topic while it exists (an upgrade drains it)."""
+        try:
+            listed = self.consumer.list_topics(timeout=10).topics
+        except Exception:  # the broker is away: subscribe anyway, librdkafka retries
+            return [self.topic]
+        old = listed.get(self.old_topic)
+        if old is None or old.error is not None:
+            return [self.topic]
+        log.info(
+            "worker %s: reading %s (envelope v1) too, until its backlog is stored; delete the "
+            "topic once its consumer lag is 0 and every inlet writes %s",
+            self.name,
+            self.old_topic,
+            self.topic,
+        )
+        return [self.topic, self.old_topic]
 
     def publish(self) -> None:
         if self.metadata is not None:
@@ -215,19 +248,29 @@ class OutletWorker:
         self.queue.put((f"worker-{self.name}", self.stats.snapshot()))
 
     def _update_lag(self) -> None:
+        old_lag = 0
         for tp in self.assigned:
             try:
                 low, high = self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)
                 pos = self.consumer.position([tp])[0].offset
             except Exception:
                 continue
-            if pos >= 0:
+            if tp.topic == self.old_topic:  # the lag metric is the v2 topic's
+                old_lag += max(0, high - max(pos, low))
+            elif pos >= 0:
                 self.stats.set(
                     P + "consumer_lag_records", (self.name, str(tp.partition)), max(0, high - pos)
                 )
+        if old_lag:
+            self._old_drained = False
+        elif not self._old_drained and any(tp.topic == self.old_topic for tp in self.assigned):
+            self._old_drained = True
+            log.info("worker %s: its partitions of %s are drained", self.name, self.old_topic)
 
     def run(self) -> int:
-        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.consumer.subscribe(
+            self._topics(), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         next_publish = next_lag = time.monotonic()
         since_decode = 0
         max_wait = self.out.maximum_wait_time

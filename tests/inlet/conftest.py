@@ -9,6 +9,8 @@ import pytest
 
 from collector.devservices.base import free_port
 from collector.devservices.daemon import Daemon
+from collector.devservices.kafka import read_all
+from collector.kafka.envelope import Envelope, decode_message
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ def inlet_factory(kafka_broker) -> Iterator[Callable[..., Daemon]]:
         **inlet: Any,
     ) -> Daemon:
         topic = topic or f"t{uuid.uuid4().hex[:10]}"
-        kafka_broker.create_topic(f"{topic}-v1", partitions=2) if not inlet.pop(
+        kafka_broker.create_topic(f"{topic}-v2", partitions=2) if not inlet.pop(
             "no_create", False
         ) else None
         client = inlet.pop("client", "confluent-kafka")
@@ -45,7 +47,7 @@ def inlet_factory(kafka_broker) -> Iterator[Callable[..., Daemon]]:
             },
         }
         daemon = Daemon("inlet", config, prefix=prefix)
-        daemon.topic = f"{topic}-v1"  # type: ignore[attr-defined]
+        daemon.topic = f"{topic}-v2"  # type: ignore[attr-defined]
         daemon.port = int(config["inlet"]["inputs"][0]["listen"].rsplit(":", 1)[1])  # type: ignore[attr-defined]
         daemons.append(daemon)
         return daemon.start() if start else daemon
@@ -56,3 +58,17 @@ def inlet_factory(kafka_broker) -> Iterator[Callable[..., Daemon]]:
 
 
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="loading eBPF needs root (CAP_BPF)")
+
+
+def read_datagrams(
+    bootstrap: str, topic: str, expected: int, **kw: Any
+) -> list[tuple[Any, Envelope]]:
+    """Every datagram of `topic` (envelope v2: several a message) with the message it came in."""
+    messages = read_all(
+        bootstrap, topic, expected=expected, weight=lambda m: len(decode_message(m.value())), **kw
+    )
+    return [(m, e) for m in messages for e in decode_message(m.value())]
+
+
+def payloads(bootstrap: str, topic: str, expected: int, **kw: Any) -> list[bytes]:
+    return [e.payload for _, e in read_datagrams(bootstrap, topic, expected, **kw)]

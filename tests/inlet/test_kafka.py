@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from collector.devservices.base import wait_for
-from collector.devservices.kafka import read_all
 from collector.generator.netflow9 import NetFlowV9Exporter
-from collector.kafka.envelope import DecoderKind, decode_envelope
+from collector.kafka.envelope import DecoderKind
+from tests.inlet.conftest import payloads as read_payloads
+from tests.inlet.conftest import read_datagrams
 
 
 def send(port: int, payloads: list[bytes]) -> tuple[socket.socket, int]:
@@ -36,17 +37,20 @@ def test_datagrams_arrive_byte_identical_with_envelope(inlet_factory, kafka_brok
     payloads = [exporter.templates()] + [exporter.datagram()[0] for _ in range(199)]
     sent_ns = time.time_ns()
     sock, src_port = send(inlet.port, payloads)
-    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
+    datagrams = read_datagrams(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
     sock.close()
-    assert len(messages) == len(payloads)
-    envelopes = [decode_envelope(m.value()) for m in messages]
-    assert sorted(e.payload for e in envelopes) == sorted(payloads)  # byte-identical, none lost
-    for env, msg in zip(envelopes, messages, strict=True):
-        assert env.kind == DecoderKind.NETFLOW
+    assert sorted(e.payload for _, e in datagrams) == sorted(payloads)  # byte-identical, none lost
+    messages = {id(m): m for m, _ in datagrams}
+    assert len(messages) < len(payloads)  # several datagrams a Kafka message (envelope v2)
+    times = []
+    for msg, env in datagrams:
+        assert env.version == 2 and env.kind == DecoderKind.NETFLOW
         assert env.exporter == "127.0.0.1" and env.exporter_port == src_port
         assert not env.clock_timestamp  # the kernel gave the timestamp
         assert abs(env.receive_time_ns - sent_ns) < 1_000_000_000
         assert msg.key() == env.exporter_address  # keyed by exporter: one exporter, one partition
+        times.append(env.receive_time_ns)
+    assert len(set(times)) > len(messages)  # each datagram its own receive time
     assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", len(payloads)) == len(payloads)
     assert inlet.wait_metric(
         "flowweir_inlet_udp_exporter_datagrams_total", len(payloads), exporter="127.0.0.1"
@@ -56,9 +60,9 @@ def test_datagrams_arrive_byte_identical_with_envelope(inlet_factory, kafka_brok
 def test_oversized_datagram_is_counted_and_the_rest_flows(inlet_factory, kafka_broker):
     inlet = inlet_factory(workers=1, **{"max-datagram-size": 1000})
     sock, _ = send(inlet.port, [b"a" * 500, b"b" * 1500, b"c" * 999])
-    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=2)
+    got = read_payloads(kafka_broker.bootstrap, inlet.topic, expected=2)
     sock.close()
-    assert sorted(decode_envelope(m.value()).payload for m in messages) == [b"a" * 500, b"c" * 999]
+    assert sorted(got) == [b"a" * 500, b"c" * 999]
     assert inlet.wait_metric("flowweir_inlet_udp_drops_total", 1, reason="too_large") == 1
 
 
@@ -71,9 +75,9 @@ def test_sigterm_flushes_everything_received(inlet_factory, kafka_broker):
         signal.SIGTERM
     )  # at once: part is still in the socket buffers and the producer queue
     assert inlet.wait(30) == 0, inlet.log()
-    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
+    got = read_payloads(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
     sock.close()
-    assert len(messages) == len(payloads)
+    assert sorted(got) == sorted(payloads)
     assert "inlet stopped" in inlet.log()
 
 
@@ -130,9 +134,9 @@ def test_a_dead_worker_is_replaced_and_its_share_keeps_flowing(inlet_factory, ka
     wait_for(inlet.healthy, 30, f"inlet healthy again\n{inlet.log()}")
     assert "exited (code -9); starting a new one" in inlet.log()
     sock, _ = send(inlet.port, [b"after-restart-%d" % i for i in range(400)])
-    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=400)
+    got = read_payloads(kafka_broker.bootstrap, inlet.topic, expected=400)
     sock.close()
-    assert len(messages) == 400  # the new worker's socket took the dead one's place in the eBPF map
+    assert len(got) == 400  # the new worker's socket took the dead one's place in the eBPF map
 
 
 def _stalled(broker: Any) -> contextlib.AbstractContextManager[None]:
@@ -157,9 +161,9 @@ def test_kafka_hiccup_shorter_than_queue_full_wait_loses_nothing(inlet_factory, 
     with _stalled(kafka_broker):
         sock, _ = send(inlet.port, payloads)
         time.sleep(1)
-    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
+    got = read_payloads(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
     sock.close()
-    assert sorted(decode_envelope(m.value()).payload for m in messages) == payloads
+    assert sorted(got) == payloads
     assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", 400) == 400
     assert inlet.metric_sum("flowweir_inlet_udp_drops_total", reason="queue_full") == 0
 
@@ -167,21 +171,23 @@ def test_kafka_hiccup_shorter_than_queue_full_wait_loses_nothing(inlet_factory, 
 def test_queue_full_drops_are_counted_and_flow_resumes(inlet_factory, kafka_broker):
     # queue-full-wait 0: with Kafka stopped, what does not fit the queue is dropped at once,
     # counted, and the worker keeps reading; once Kafka is back, datagrams flow again.
-    inlet = inlet_factory(workers=1, **{"queue-size": 100, "queue-full-wait": 0})
+    # A Kafka message holds many datagrams (envelope v2): the 1 MiB queue-bytes binds.
+    inlet = inlet_factory(
+        workers=1,
+        receive_buffer=16 * 1024 * 1024,
+        **{"queue-bytes": 1024 * 1024, "queue-full-wait": 0},
+    )
+    sent = 3000
     with _stalled(kafka_broker):
-        sock, _ = send(inlet.port, [b"%04d" % i + bytes(1000) for i in range(400)])
-        assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", 400) == 400
+        sock, _ = send(inlet.port, [b"%04d" % i + bytes(1000) for i in range(sent)])
+        assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", sent) == sent
         dropped = inlet.metric_sum("flowweir_inlet_udp_drops_total", reason="queue_full")
-        assert 250 <= dropped <= 300  # the queue held 100 (plus what was in flight)
+        assert 1000 <= dropped <= sent - 500  # the queue held about 1 MiB of them
     assert inlet.wait_metric("flowweir_inlet_kafka_queue_messages", 0, timeout=30) == 0
     later = [b"late%04d" % i for i in range(10)]
     for p in later:
         sock.sendto(p, ("127.0.0.1", inlet.port))
-    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=400 - dropped + 10)
+    got = read_payloads(kafka_broker.bootstrap, inlet.topic, expected=sent - dropped + 10)
     sock.close()
-    payloads = [decode_envelope(m.value()).payload for m in messages]
-    assert len(payloads) == 400 - dropped + 10
-    assert set(later) <= set(payloads)
-    assert inlet.wait_metric("flowweir_inlet_kafka_enqueued_messages_total", 410 - dropped) == (
-        410 - dropped
-    )
+    assert len(got) == sent - dropped + 10  # everything not counted as dropped arrived
+    assert set(later) <= set(got)

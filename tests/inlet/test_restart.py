@@ -8,8 +8,7 @@ import threading
 import time
 
 from collector.devservices.base import wait_for
-from collector.devservices.kafka import read_all
-from tests.inlet.conftest import requires_root
+from tests.inlet.conftest import payloads, requires_root
 
 
 class SteadySender(threading.Thread):
@@ -45,7 +44,7 @@ def test_restart_under_load_loses_nothing(inlet_factory, kafka_broker):
     new = inlet_factory(
         workers=2,
         port=old.port,
-        topic=old.topic.removesuffix("-v1"),
+        topic=old.topic.removesuffix("-v2"),
         no_create=True,
         start=False,
         http={"listen": old.http, "reuse-port": True},
@@ -59,8 +58,8 @@ def test_restart_under_load_loses_nothing(inlet_factory, kafka_broker):
     time.sleep(1.5)  # the new inlet alone
     sender.halt.set()
     sender.join()
-    messages = read_all(kafka_broker.bootstrap, old.topic, expected=sender.sent, idle=5)
-    seen = {struct.unpack_from("!I", m.value(), 32 + 3)[0] for m in messages}
+    got = payloads(kafka_broker.bootstrap, old.topic, expected=sender.sent, idle=5)
+    seen = {struct.unpack_from("!I", p, 3)[0] for p in got}
     missing = sorted(set(range(sender.sent)) - seen)
     assert not missing, f"{len(missing)} of {sender.sent} datagrams lost, first {missing[:10]}"
     assert sender.sent > 5000

@@ -59,7 +59,7 @@ def test_once_creates_everything_then_changes_nothing(
         timeout=120,
     )
     assert first.returncode == 0, first.stderr
-    assert "schema migrated" in first.stderr and f"created topic {db}-v1" in first.stderr
+    assert "schema migrated" in first.stderr and f"created topic {db}-v2" in first.stderr
     tables = {r[0] for r in clickhouse_server.client().execute(f"SHOW TABLES FROM {db}")}
     assert {"flows_raw", "flows", "flows_1m0s", "flows_5m0s", "flows_1h0m0s", "exporters"} <= tables
     second = subprocess.run(

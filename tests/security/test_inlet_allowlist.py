@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from collector.devservices.kafka import read_all
 from collector.inlet.allowlist import AllowList
-from collector.kafka.envelope import address_to_bytes, decode_envelope
+from collector.kafka.envelope import address_to_bytes
+from tests.inlet.conftest import read_datagrams
 
 
 def _send(source: str, port: int, payloads: list[bytes]) -> None:
@@ -26,8 +26,7 @@ def test_sources_outside_the_allow_list_are_dropped_and_counted(
     inlet = inlet_factory(workers=2, client=client, exporters=["127.0.0.2/32", "2001:db8::/32"])
     _send("127.0.0.3", inlet.port, [b"refused %d" % i for i in range(20)])
     _send("127.0.0.2", inlet.port, [b"accepted %d" % i for i in range(30)])
-    messages = read_all(kafka_broker.bootstrap, inlet.topic, expected=30, idle=2)
-    envelopes = [decode_envelope(m.value()) for m in messages]
+    envelopes = [e for _, e in read_datagrams(kafka_broker.bootstrap, inlet.topic, 30, idle=2)]
     assert sorted(e.payload for e in envelopes) == sorted(b"accepted %d" % i for i in range(30))
     assert {e.exporter for e in envelopes} == {"127.0.0.2"}
     drops = "flowweir_inlet_udp_drops_total"

@@ -28,7 +28,7 @@ from collector.config.shared import KafkaConfig
 from collector.devservices.base import free_port, wait_for
 from collector.devservices.daemon import Daemon
 from collector.devservices.kafka import KafkaBroker
-from collector.kafka.envelope import decode_envelope
+from collector.kafka.envelope import decode_message, topic_name
 from collector.kafka.producer import KafkaUnavailable, make_producer
 from collector.kafka.security import kafka_python_settings, librdkafka_settings
 from tests.security.brokers import TLSBroker, auth_broker, make_pki
@@ -84,7 +84,7 @@ def _read(cfg: KafkaConfig, topic: str, expected: int) -> list[bytes]:
         consumer.assign([TopicPartition(topic, 0, 0)])
         got: list[bytes] = []
         deadline = time.monotonic() + 30
-        while len(got) < expected and time.monotonic() < deadline:
+        while sum(len(decode_message(v)) for v in got) < expected and time.monotonic() < deadline:
             got += [m.value() for m in consumer.consume(100, 0.5) if m.error() is None]
         return got
     finally:
@@ -95,7 +95,7 @@ def _read(cfg: KafkaConfig, topic: str, expected: int) -> list[bytes]:
 def test_inlet_to_kafka_over_mutual_tls(tls_broker, pki, client):
     inlet = _inlet({"brokers": [tls_broker.bootstrap], "client": client, "tls": _tls(pki)})
     cfg = KafkaConfig.model_validate(inlet.config["kafka"])
-    topic = f"{cfg.topic}-v1"
+    topic = topic_name(cfg.topic)
     from confluent_kafka.admin import AdminClient, NewTopic  # the orchestrator's admin client
 
     admin = AdminClient(librdkafka_settings(cfg))
@@ -106,7 +106,7 @@ def test_inlet_to_kafka_over_mutual_tls(tls_broker, pki, client):
             for i in range(20):
                 sock.sendto(b"over tls %d" % i, ("127.0.0.1", inlet.port))  # type: ignore[attr-defined]
         values = _read(cfg, topic, 20)
-    assert sorted(decode_envelope(v).payload for v in values) == sorted(
+    assert sorted(e.payload for v in values for e in decode_message(v)) == sorted(
         b"over tls %d" % i for i in range(20)
     )
     assert tls_broker.terminator.handshakes_refused == 0

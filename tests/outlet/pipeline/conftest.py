@@ -35,7 +35,7 @@ class Pipeline:
         }
         self.tmp = tmp
         self.daemons: list[Daemon] = []
-        self.topic = f"{self.base['kafka']['topic']}-v1"
+        self.topic = f"{self.base['kafka']['topic']}-v2"
 
     def orchestrate(self) -> None:
         result = orchestrate_once(self.base, self.tmp)

@@ -1,0 +1,93 @@
+"""The inlet's receive batch: one recvmmsg call, one envelope-v2 message per exporter.
+
+Over loopback, sendto() has queued the datagram in the receiving socket when it returns,
+so one non-blocking receive afterwards sees every datagram sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from collector.inlet.receiver import SMALL_BATCH, BatchReceiver
+from collector.inlet.udp import open_listener_socket
+from collector.kafka.envelope import (
+    FLAG_CLOCK_TIMESTAMP,
+    MAX_MESSAGE_BYTES,
+    Decapsulation,
+    DecoderKind,
+    TimestampSource,
+    address_to_bytes,
+    decode_message,
+)
+
+SOURCES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+
+
+def _receiver(max_size: int = 9216) -> tuple[socket.socket, BatchReceiver]:
+    sock = open_listener_socket("127.0.0.1", 0, 8 * 1024 * 1024).sock
+    receiver = BatchReceiver(
+        sock,
+        max_size,
+        DecoderKind.SFLOW,
+        FLAG_CLOCK_TIMESTAMP,
+        TimestampSource.UDP,
+        Decapsulation.GRE,
+    )
+    return sock, receiver
+
+
+@pytest.mark.parametrize("count", [SMALL_BATCH - 2, 60])  # the struct path and the NumPy path
+def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(count):
+    sock, receiver = _receiver(max_size=1000)
+    port = sock.getsockname()[1]
+    senders = []
+    for source in SOURCES:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((source, 0))
+        senders.append(s)
+    sent: dict[str, list[tuple[int, bytes]]] = {s: [] for s in SOURCES}
+    start_ns = time.time_ns()
+    for i in range(count):
+        s = senders[i % len(senders)]
+        payload = b"from %d " % i + bytes(i * 7)
+        if i == 5:
+            payload = bytes(1001)  # too large: counted, not in any message
+        s.sendto(payload, ("127.0.0.1", port))
+        if i != 5:
+            sent[s.getsockname()[0]].append((s.getsockname()[1], payload))
+    batch = receiver.receive(False)
+    assert batch is not None
+    assert batch.too_large == 1 and batch.datagrams == count - 1
+    assert sorted(key for key, _, _ in batch.messages) == sorted(map(address_to_bytes, SOURCES))
+    for key, value, n in batch.messages:
+        envs = decode_message(value)
+        assert len(envs) == n
+        source = envs[0].exporter
+        assert key == address_to_bytes(source)
+        # In arrival order, byte-identical, each with its own source port and receive time.
+        assert [(e.exporter_port, e.payload) for e in envs] == sent[source]
+        assert all(e.kind == DecoderKind.SFLOW and e.clock_timestamp for e in envs)
+        assert all(e.decapsulation == Decapsulation.GRE for e in envs)
+        assert all(start_ns - 10**9 < e.receive_time_ns < time.time_ns() for e in envs)
+    for s in senders:
+        s.close()
+    sock.close()
+
+
+def test_a_large_batch_of_one_exporter_is_split_at_the_message_size():
+    sock, receiver = _receiver(max_size=9000)
+    port = sock.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        payloads = [bytes([i]) * 9000 for i in range(64)]
+        for p in payloads:
+            s.sendto(p, ("127.0.0.1", port))
+        batch = receiver.receive(False)
+    assert batch is not None and batch.datagrams == 64
+    assert len(batch.messages) == 3  # 64 x 9 KB > 2 x 256 KiB
+    assert all(len(value) <= MAX_MESSAGE_BYTES + 24 for _, value, _ in batch.messages)
+    got = [e.payload for _, value, _ in batch.messages for e in decode_message(value)]
+    assert got == payloads
+    sock.close()
