@@ -13,8 +13,13 @@
    while ClickHouse is stopped and the backlog grows (memory must stay bounded).
 3. Reference: pmacct's nfacctd (Debian) receiving the same datagrams over UDP
    and writing CSV files: its CPU per flow.
+4. The Kafka input alone, before and after envelope v2: the same datagrams as
+   v1 (one a message) and as v2 (grouped by exporter per 64 consecutive
+   datagrams, as an inlet worker's receive call groups them), lz4, consumed with
+   the outlet's consumer settings and unpacked (decode_message): CPU per flow
+   of this process (all threads, librdkafka's included), no decoding.
 
-Run: `.venv/bin/python -m bench.outlet [--datagrams 20000]`.
+Run: `.venv/bin/python -m bench.outlet [--datagrams 20000] [--kafka-only]`.
 """
 
 from __future__ import annotations
@@ -37,7 +42,14 @@ from collector.devservices.kafka import KafkaBroker
 from collector.devservices.procstat import children, cpu_seconds, peak_rss_mb, worker_pids
 from collector.devservices.redis import RedisServer
 from collector.generator.netflow9 import NetFlowV9Exporter, flood
-from collector.kafka.envelope import DecoderKind, Envelope, address_to_bytes
+from collector.kafka.envelope import (
+    DecoderKind,
+    Envelope,
+    address_to_bytes,
+    decode_envelope,
+    decode_message,
+    encode_message,
+)
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter
 from collector.outlet.core.enricher import Enricher
@@ -166,7 +178,6 @@ def outlet_section(profile: str) -> dict[str, Any]:
 def stages(
     ch: ClickHouseServer, records: list[bytes], batch_size: int, profile: str, redis_url: str
 ) -> dict[str, float]:
-    from collector.kafka.envelope import decode_envelope
     from enrich.client import MetadataClient
 
     config = parse_config(
@@ -220,7 +231,7 @@ def produce_all(producer: Any, records: list[bytes]) -> None:
     for r in records:
         while True:
             try:
-                producer.produce("bench-v1", r)
+                producer.produce("bench-v1", r)  # a v1 backlog: the outlet drains bench-v1
                 break
             except BufferError:  # queue full: let librdkafka send
                 producer.poll(0.1)
@@ -324,6 +335,80 @@ def nfacctd(records: list[bytes], datagrams: int) -> dict[str, float] | None:
     return {"us_per_flow": cpu / (datagrams * RECORDS) * 1e6, "rss_mb": rss}
 
 
+def as_v2(records: list[bytes], receive_batch: int = 64) -> list[tuple[bytes, bytes]]:
+    """(key, v2 message) of v1 records, grouped by exporter per receive batch, as the inlet does."""
+    out = []
+    for start in range(0, len(records), receive_batch):
+        groups: dict[bytes, list[Envelope]] = {}
+        for r in records[start : start + receive_batch]:
+            env = decode_envelope(r)
+            groups.setdefault(env.exporter_address, []).append(env)
+        out += [(key, encode_message(envs)) for key, envs in groups.items()]
+    return out
+
+
+def kafka_consumption(records: list[bytes]) -> dict[str, float]:
+    """CPU us per flow of consuming and unpacking the records as v1, then as v2."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    datagrams = len(records)
+    flows = (datagrams - 4) * RECORDS  # 4 template datagrams
+    batches = {
+        "v1": [(decode_envelope(r).exporter_address, r) for r in records],
+        "v2": as_v2(records),
+    }
+    result: dict[str, float] = {}
+    broker = KafkaBroker().start()
+    try:
+        for name, values in batches.items():
+            topic = f"consume-{name}"
+            broker.create_topic(topic, partitions=1)
+            producer = Producer(
+                {"bootstrap.servers": broker.bootstrap, "linger.ms": 50, "compression.type": "lz4"}
+            )
+            for key, value in values:
+                while True:
+                    try:
+                        producer.produce(topic, value, key)
+                        break
+                    except BufferError:
+                        producer.poll(0.1)
+            producer.flush(60)
+            consumer = Consumer(
+                {
+                    "bootstrap.servers": broker.bootstrap,
+                    "group.id": f"bench-{name}",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                }
+            )
+            consumer.assign([TopicPartition(topic, 0, 0)])
+            seen = 0
+            t0 = time.process_time()
+            deadline = time.monotonic() + 120
+            while seen < datagrams and time.monotonic() < deadline:
+                for m in consumer.consume(1000, timeout=0.2):
+                    if m.error() is None:
+                        seen += len(decode_message(m.value()))
+            cpu = time.process_time() - t0
+            consumer.close()
+            result[name] = cpu / flows * 1e6
+            result[f"{name}_messages"] = len(values)
+    finally:
+        broker.stop()
+    return result
+
+
+def print_kafka_consumption(records: list[bytes]) -> None:
+    k = kafka_consumption(records)
+    print(
+        "\noutlet Kafka input alone (consume + unpack, lz4, no decoding), CPU us per flow:\n"
+        f"  v1 (one datagram a message, {k['v1_messages']:.0f} messages): {k['v1']:.3f}\n"
+        f"  v2 (datagrams of one exporter a message, {k['v2_messages']:.0f} messages): "
+        f"{k['v2']:.3f} ({k['v2'] / k['v1']:.2f}x of v1)"
+    )
+
+
 def main() -> None:
     import logging
 
@@ -333,6 +418,9 @@ def main() -> None:
     parser.add_argument(
         "--outage", type=float, default=10.0, help="seconds ClickHouse stays stopped"
     )
+    parser.add_argument(
+        "--kafka-only", action="store_true", help="only the Kafka input, v1 against v2"
+    )
     args = parser.parse_args()
     load = Path("/proc/loadavg").read_text().split()[0]
     print(
@@ -340,6 +428,9 @@ def main() -> None:
         flush=True,
     )
     records = envelopes(args.datagrams)
+    print_kafka_consumption(records)
+    if args.kafka_only:
+        return
     with ClickHouseServer() as ch, RedisServer() as rd:
         Migrator(
             DriverExecutor(ch.address),
