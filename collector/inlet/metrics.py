@@ -55,17 +55,23 @@ INLET_METRICS = MetricSet(
     ),
     MetricDef(
         P + "kafka_enqueued_messages",
-        "Envelopes handed to the Kafka producer.",
+        "Kafka messages (envelope v2: datagrams of one exporter each) handed to the producer.",
         "counter",
         ("worker",),
     ),
     MetricDef(
-        P + "kafka_queue_messages", "Envelopes waiting in the producer queue.", "gauge", ("worker",)
+        P + "kafka_queue_messages",
+        "Kafka messages waiting in the producer queue.",
+        "gauge",
+        ("worker",),
     ),
     MetricDef(
-        P + "kafka_queue_capacity_messages", "Size of the producer queue.", "gauge", ("worker",)
+        P + "kafka_queue_capacity_messages",
+        "Size of the producer queue, in Kafka messages.",
+        "gauge",
+        ("worker",),
     ),
     MetricDef(
-        P + "kafka_delivery_errors", "Envelopes Kafka did not accept.", "counter", ("worker",)
+        P + "kafka_delivery_errors", "Kafka messages Kafka did not accept.", "counter", ("worker",)
     ),
 )

@@ -52,6 +52,7 @@ import ipaddress
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 ENVELOPE_VERSION = 2  # what the inlet writes
 VERSIONS = (2, 1)  # what the outlet reads, newest first
@@ -198,11 +199,31 @@ def encode_message(envelopes: Sequence[Envelope]) -> bytes:
     return b"".join(parts)
 
 
-def _check_value(record: object) -> None:
+def _unpack_header(
+    record: object, header: struct.Struct, versions: tuple[int, ...]
+) -> tuple[Any, ...]:
+    """The header's fields; EnvelopeError unless the record holds one of these versions."""
     if record is None:
         raise EnvelopeError("tombstone", "record without a value (a Kafka tombstone)")
     if not isinstance(record, bytes | bytearray | memoryview):
         raise EnvelopeError("field", f"record value is a {type(record).__name__}, not bytes")
+    if len(record) < header.size:
+        raise EnvelopeError(
+            "truncated",
+            f"record of {len(record)} bytes is shorter than the {header.size}-byte header",
+        )
+    fields = header.unpack_from(record)
+    if fields[0] not in versions:
+        expected = " or ".join(map(str, versions))
+        raise EnvelopeError("version", f"envelope version {fields[0]}, expected {expected}")
+    return fields
+
+
+def _enums(kind: int, ts_source: int, decap: int = 0) -> tuple[Any, ...]:
+    try:
+        return DecoderKind(kind), TimestampSource(ts_source), Decapsulation(decap)
+    except ValueError as exc:
+        raise EnvelopeError("field", str(exc)) from None
 
 
 def decode_envelope(record: bytes | None) -> Envelope:
@@ -211,21 +232,9 @@ def decode_envelope(record: bytes | None) -> Envelope:
     A record without a value (a tombstone, None) is malformed too: Kafka allows it,
     the inlet never writes one.
     """
-    _check_value(record)
+    version, kind, flags, ts_source, recv_ns, addr, port, _ = _unpack_header(record, HEADER, (1,))
+    kind_e, ts_e, _ = _enums(kind, ts_source)
     assert record is not None
-    if len(record) < HEADER_SIZE:
-        raise EnvelopeError(
-            "truncated",
-            f"record of {len(record)} bytes is shorter than the {HEADER_SIZE}-byte header",
-        )
-    version, kind, flags, ts_source, recv_ns, addr, port, _ = HEADER.unpack_from(record)
-    if version != 1:
-        raise EnvelopeError("version", f"envelope version {version}, expected 1")
-    try:
-        kind_e = DecoderKind(kind)
-        ts_e = TimestampSource(ts_source)
-    except ValueError as exc:
-        raise EnvelopeError("field", str(exc)) from None
     return Envelope(kind_e, recv_ns, addr, port, bytes(record[HEADER_SIZE:]), flags, ts_e, version)
 
 
@@ -235,24 +244,12 @@ def decode_message(record: bytes | None) -> list[Envelope]:
     Raises EnvelopeError on anything malformed; for a damaged v2 message, the datagrams
     before the damage are in the error's `kept`.
     """
-    _check_value(record)
-    assert record is not None
-    if len(record) and record[0] == 1:
+    if record and record[0] == 1:
         return [decode_envelope(record)]
-    if len(record) < MESSAGE_HEADER_SIZE:
-        raise EnvelopeError(
-            "truncated",
-            f"record of {len(record)} bytes is shorter than the {MESSAGE_HEADER_SIZE}-byte header",
-        )
-    version, kind, flags, ts_source, decap, _, count, addr = MESSAGE_HEADER.unpack_from(record)
-    if version != 2:
-        raise EnvelopeError("version", f"envelope version {version}, expected 2 or 1")
-    try:
-        kind_e = DecoderKind(kind)
-        ts_e = TimestampSource(ts_source)
-        decap_e = Decapsulation(decap)
-    except ValueError as exc:
-        raise EnvelopeError("field", str(exc)) from None
+    fields = _unpack_header(record, MESSAGE_HEADER, VERSIONS)
+    _, kind, flags, ts_source, decap, _, count, addr = fields
+    kind_e, ts_e, decap_e = _enums(kind, ts_source, decap)
+    assert record is not None
     if count == 0:
         raise EnvelopeError("field", "v2 message with no datagram")
     view = memoryview(record)
