@@ -56,6 +56,7 @@ _HDR_TAIL = struct.Struct(
 )  # msg_controllen, msg_flags, (padding), msg_len: offsets 40, 48, 56
 _SUB = struct.Struct(">QH")  # receive time, length: the first 10 bytes of a datagram header
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+MAX_PAYLOAD = MAX_MESSAGE_BYTES - MESSAGE_HEADER.size  # the datagrams of one message
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
@@ -215,7 +216,7 @@ class BatchReceiver:
                 if keep is not None and not keep[i]:
                     continue
                 length = DATAGRAM_HEADER_SIZE + lengths[i]
-                if size + length > MAX_MESSAGE_BYTES and len(parts) > 1:
+                if size + length > MAX_PAYLOAD and len(parts) > 1:
                     parts[0] = pack(*constant, len(parts) - 1, key)
                     out.append((key, b"".join(parts), len(parts) - 1))
                     parts = [b""]

@@ -51,7 +51,7 @@ class ConfluentProducer:
             "queue.buffering.max.messages": queue_messages,
             "queue.buffering.max.kbytes": max(1, queue_bytes // 1024),
             "linger.ms": 20,
-            "batch.size": 900_000,  # several v2 messages (up to 256 KiB each) per request
+            "batch.size": 262_144,  # two v2 messages or more (MAX_MESSAGE_BYTES) per request
             "acks": "all",
             "enable.idempotence": False,
             "delivery.report.only.error": True,
