@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.config.shared import KafkaConfig
-from collector.daemon import run_worker
+from collector.daemon import StartError, describe, run_worker
 from collector.inlet.config import InletConfig, InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.receiver import Batch, BatchReceiver
@@ -70,7 +70,14 @@ class Worker:
             ts_source,
         )
         self.topic = topic_name(spec.kafka.topic)
-        self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+        try:
+            self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+        except Exception as exc:  # kafka-python-ng raises at once when no broker answers
+            raise StartError(
+                f"cannot create a Kafka producer ({spec.kafka.client}) for "
+                f"{','.join(spec.kafka.brokers)}: {describe(exc)}; "
+                "check kafka.brokers, kafka.options and that a broker is up"
+            ) from exc
         self.producer.warm_up(self.topic, 10)
         self.keyed = spec.inlet.kafka_key == "exporter"
         # Cumulative counts kept in plain ints on the hot path, folded into Stats on publish.
