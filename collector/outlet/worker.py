@@ -130,13 +130,16 @@ class OutletWorker:
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self.stats.inc(P + "rebalances", (self.name,))
         if not self.flush(deadline=time.monotonic() + max(2.0, self.out.session_timeout / 2)):
-            # ClickHouse is down: forget the batch; its offsets were never committed.
-            self.stats.inc(P + "discarded_records", (self.name,), self.fed)
-            log.warning(
-                "worker %s: ClickHouse down during a rebalance; %d records left to the next owner",
-                self.name,
-                self.fed,
-            )
+            # ClickHouse is down (or refused it): forget the batch; its offsets were never
+            # committed, the partition's next owner reads it again.
+            if self.refused is None:
+                self.stats.inc(P + "discarded_records", (self.name,), self.fed)
+                log.warning(
+                    "worker %s: ClickHouse down during a rebalance; %d records left to the "
+                    "next owner",
+                    self.name,
+                    self.fed,
+                )
             self.decoder.flush()  # drop queued envelopes too
             self._reset_batch()
         self.assigned = []
@@ -154,6 +157,8 @@ class OutletWorker:
 
     def flush(self, deadline: float | None = None) -> bool:
         """Insert the batch, then commit its offsets. False if ClickHouse did not accept it in time."""
+        if self.refused is not None:
+            return False
         self.decode_pending()
         if self.flows:
             columns = {c.name: concatenate([ch[c.name] for ch in self.chunks]) for c in COLUMNS}

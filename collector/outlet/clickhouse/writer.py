@@ -177,7 +177,7 @@ def _first_line(exc: Exception) -> str:
     """The driver's messages start with "Code: N." on a line of their own: keep the useful part."""
     lines = [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
     text = " ".join(lines[:2]) if lines[0].startswith("Code:") else lines[0]
-    return text[:300]
+    return text.split(" Stack trace:", 1)[0].split(", Stack trace", 1)[0][:300]
 
 
 def _error_kind(exc: Exception) -> str:

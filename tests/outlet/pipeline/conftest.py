@@ -55,7 +55,10 @@ class Pipeline:
         self.daemons.append(d)
         return d
 
-    def outlet(self, start: bool = True, **outlet: Any) -> Daemon:
+    def outlet(
+        self, start: bool = True, clickhouse: dict[str, Any] | None = None, **outlet: Any
+    ) -> Daemon:
+        """An outlet daemon; `clickhouse` overrides keys of the clickhouse section."""
         settings = {
             "metadata": "none",
             "maximum-wait-time": 1,
@@ -63,7 +66,8 @@ class Pipeline:
             "default-sampling-rate": {"0.0.0.0/0": 1, "::/0": 1},
             **outlet,
         }
-        d = Daemon("outlet", {**self.base, "outlet": settings})
+        base = {**self.base, "clickhouse": {**self.base["clickhouse"], **(clickhouse or {})}}
+        d = Daemon("outlet", {**base, "outlet": settings})
         self.daemons.append(d)
         return d.start() if start else d
 
