@@ -3,8 +3,6 @@ counted and skipped, every valid flow lands, no worker restarts, the partition k
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 
 from confluent_kafka import Producer
@@ -12,6 +10,7 @@ from confluent_kafka import Producer
 from collector.devservices.base import wait_for
 from collector.generator.netflow9 import NetFlowV9Exporter
 from collector.kafka.envelope import DecoderKind, Envelope, address_to_bytes
+from tests.promtool import assert_clean_for_promtool
 
 EXPORTER = address_to_bytes("192.0.2.10")
 
@@ -57,15 +56,4 @@ def test_tombstone_and_truncated_envelope_are_counted_and_skipped(pipeline, kafk
 def test_outlet_metrics_endpoint_is_clean_for_promtool(pipeline):
     outlet = pipeline.outlet()
     wait_for(lambda: "flowweir_outlet_kafka_records_total" in outlet.metrics_text(), 10, "metrics")
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool comes with Debian's prometheus package (scripts/apt-packages.txt)"
-    result = subprocess.run(
-        [promtool, "check", "metrics"],
-        input=outlet.metrics_text(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), (
-        result
-    )
+    assert_clean_for_promtool(outlet.metrics_text())
