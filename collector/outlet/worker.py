@@ -3,7 +3,10 @@
 Offsets are committed only after ClickHouse acknowledged the batch holding
 their flows. A revocation flushes first; if ClickHouse is down at that moment
 the batch is dropped from memory uncommitted, and the partition's next owner
-reads it again: nothing is lost.
+reads it again: nothing is lost. A refusal retrying cannot fix (authentication,
+schema, encoding) stops the worker's writing and consuming: it leaves the group
+uncommitted and waits for SIGTERM, its metrics telling the healthcheck why.
+A record that is not an envelope is counted by reason and skipped.
 """
 
 from __future__ import annotations
