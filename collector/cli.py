@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "decode NetFlow/IPFIX/sFlow datagrams from pcap files",
     ),
     "enrich": ("enrich.cli", "metadata enrichment workers (Celery) and cache tools"),
+    "demo-exporter": (
+        "collector.demoexporter.cli",
+        "simulated routers exporting NetFlow v9/IPFIX/sFlow, with SNMP agents",
+    ),
 }
 
 

@@ -54,11 +54,18 @@ class Supervisor:
         return None
 
     # --- shared ----------------------------------------------------------------------
-    def serve(self, service: str, listen: str, health: Any, default_port: int) -> OperationsServer:
+    def serve(
+        self, service: str, listen: str, health: Any, default_port: int, reuse_port: bool = False
+    ) -> OperationsServer:
         """Bind the operations endpoint, naming the key to change when it cannot."""
         try:
             return OperationsServer(
-                service, listen, make_registry(self.aggregator), health, default_port
+                service,
+                listen,
+                make_registry(self.aggregator),
+                health,
+                default_port,
+                reuse_port=reuse_port,
             )
         except OSError as exc:
             raise StartError(

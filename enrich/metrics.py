@@ -28,6 +28,13 @@ WORKER_METRICS = MetricSet(
         ("provider", "kind"),
     ),
     MetricDef(
+        "flowweir_enrich_provider_out_of_scope",
+        "Refreshes a provider refused because the exporter is outside every subnet its "
+        "configuration gives credentials for (never polled).",
+        "counter",
+        ("provider",),
+    ),
+    MetricDef(
         "flowweir_enrich_provider_answers",
         "Exporters answered, by provider (served-cached: from state kept while unreachable).",
         "counter",

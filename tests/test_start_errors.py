@@ -54,8 +54,7 @@ def test_inlet_workers_without_a_broker_exit_with_the_reason(daemons):
     assert code == 1
     assert_one_clear_line(
         log,
-        f"cannot start: cannot create a Kafka producer (kafka-python-ng) "
-        f"for {nobody}: NoBrokersAvailable; check kafka.brokers",
+        f"cannot start: no Kafka broker answered at {nobody} over PLAINTEXT (check kafka.brokers",
     )
     assert log.count("cannot start:") == 2  # one line per worker, each once
     assert "could not start (see above); stopping" in log
@@ -86,5 +85,5 @@ def test_outlet_with_a_malformed_redis_url_exits_with_the_reason(daemons, kafka_
     }
     code, log = run_until_exit(daemons, "outlet", config)
     assert code == 1
-    assert_one_clear_line(log, "cannot start: cannot use redis.url 'redis://127.0.0.1:notaport/0'")
-    assert "fix redis.url" in log
+    assert_one_clear_line(log, "cannot start: cannot use redis.url: ")
+    assert "fix redis.url" in log and "notaport" in log  # the cause, not the URL (a secret)

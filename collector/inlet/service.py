@@ -37,7 +37,9 @@ class InletService(Supervisor):
     def start(self) -> None:
         cfg = self.config.inlet
         # Bind the operations endpoint first: a port conflict is a config error worth failing on.
-        self.http = self.serve("inlet", cfg.http.listen, self.health, 8080)
+        self.http = self.serve(
+            "inlet", cfg.http.listen, self.health, 8080, reuse_port=cfg.http.reuse_port
+        )  # reuse_port only for a handover to a second inlet
         for inp in cfg.inputs:
             self.listeners.append(self._open(inp))
         self.receiver.start()

@@ -7,6 +7,7 @@ from typing import Any
 
 from collector.config.root import Config
 from collector.kafka.envelope import topic_name
+from collector.kafka.security import librdkafka_settings
 from collector.outlet.clickhouse.writer import FIXES
 from collector.outlet.metrics import OUTLET_METRICS
 from collector.outlet.worker import WorkerSpec, worker_main
@@ -21,9 +22,9 @@ def topic_partitions(config: Config, timeout: float = 10.0) -> int | None:
 
     topic = topic_name(config.kafka.topic)
     try:
-        meta = AdminClient(
-            {"bootstrap.servers": ",".join(config.kafka.brokers), **config.kafka.options}
-        ).list_topics(topic, timeout=timeout)
+        meta = AdminClient(librdkafka_settings(config.kafka, quiet=False)).list_topics(
+            topic, timeout=timeout
+        )
     except Exception as exc:
         log.warning("cannot read the metadata of topic %s: %s", topic, exc)
         return None

@@ -20,6 +20,7 @@ from typing import Any
 from collector.config.root import Config
 from collector.daemon import StartError, describe, run_worker
 from collector.kafka.envelope import EnvelopeError, decode_envelope, topic_name
+from collector.kafka.security import describe_error, librdkafka_settings
 from collector.metrics.stats import Stats
 from collector.outlet.clickhouse.writer import ClickHouseWriter, InsertRefused
 from collector.outlet.core.enricher import Enricher
@@ -55,7 +56,7 @@ class OutletWorker:
         self.stopping = False
         try:
             store: Any = (
-                RedisTemplateStore.from_url(self.config.redis.url)
+                RedisTemplateStore.from_url(self.config.redis.url.get_secret_value())
                 if self.out.template_store == "redis"
                 else MemoryTemplateStore()
             )
@@ -63,11 +64,10 @@ class OutletWorker:
             if self.out.metadata == "enrich":
                 from enrich.client import MetadataClient
 
-                self.metadata = MetadataClient(self.config.enrich, self.config.redis, self.stats)
+                self.metadata = MetadataClient(self.out.enrichment, self.config.redis, self.stats)
         except ValueError as exc:  # redis-py refuses a malformed URL at once
             raise StartError(
-                f"cannot use redis.url {self.config.redis.url!r}: {describe(exc)}; "
-                "fix redis.url (redis://host:port/db)"
+                f"cannot use redis.url: {describe(exc)}; fix redis.url (redis://host:port/db)"
             ) from exc
         self.decoder = Decoder(self.stats, store, self.out.decoder)
         self.enricher = Enricher(self.out, self.stats, self.metadata)
@@ -85,14 +85,9 @@ class OutletWorker:
     def _consumer(self) -> Any:
         from confluent_kafka import Consumer, KafkaException
 
-        # librdkafka prints every failed connection attempt (each second while a broker is
-        # away) to stderr; its errors reach _on_error once each, so its own log is for --verbose.
-        librdkafka = logging.getLogger("flowweir.outlet.librdkafka")
-        librdkafka.setLevel(logging.DEBUG if self.spec.verbose else logging.CRITICAL)
         try:
             return Consumer(
                 {
-                    "bootstrap.servers": ",".join(self.config.kafka.brokers),
                     "group.id": self.out.consumer_group,
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
@@ -101,8 +96,7 @@ class OutletWorker:
                     "heartbeat.interval.ms": max(100, int(self.out.session_timeout * 1000 / 5)),
                     "max.poll.interval.ms": max(600_000, int(self.out.session_timeout * 2000)),
                     "error_cb": self._on_error,
-                    "logger": librdkafka,
-                    **self.config.kafka.options,
+                    **librdkafka_settings(self.config.kafka),  # brokers, TLS, SASL, options
                 }
             )
         except (KafkaException, ValueError, TypeError) as exc:  # a bad kafka.options entry
@@ -120,10 +114,13 @@ class OutletWorker:
         self.batch_started = time.monotonic()
 
     def _on_error(self, err: Any) -> None:
-        text = f"Kafka: {err}"
-        if text not in self._logged and len(self._logged) < 100:
-            self._logged.add(text)
-            log.warning("%s (check kafka.brokers)", text)
+        if hasattr(err, "code"):  # librdkafka's: one line per kind (TLS, SASL, unreachable)
+            key, text = describe_error(err)
+        else:
+            key = text = f"Kafka: {err} (check kafka.brokers)"
+        if key not in self._logged and len(self._logged) < 100:
+            self._logged.add(key)
+            log.warning("%s", text)
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         self.assigned = list(partitions)
@@ -239,13 +236,14 @@ class OutletWorker:
 
     def _feed(self, msgs: list[Any]) -> None:
         feed = self.decoder.feed
+        observe = self.enricher.observe  # notes each datagram's source (exporter trust)
         for msg in msgs:
             if msg.error() is not None:
                 self._on_error(msg.error())
                 continue
             self.offsets[msg.partition()] = msg.offset()
             try:
-                feed(decode_envelope(msg.value()))
+                feed(observe(decode_envelope(msg.value())))
             except EnvelopeError as exc:
                 self._corrupt(msg, exc)
             self.fed += 1

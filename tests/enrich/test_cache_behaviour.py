@@ -17,9 +17,6 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": 0,
-            "query-timeout": "150ms",
-            "local-cache-ttl": "200ms",
             "cache-refresh": "300ms",
             "cache-duration": "1m",
             "cache-check-interval": "200ms",
@@ -27,10 +24,12 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
             "snmp": {
                 "timeout": 0.1,
                 "retries": 0,
+                "communities": {"192.0.2.66": ["public"]},
                 "ports": {"192.0.2.66": dead.port},
                 "agents": {"192.0.2.66": "127.0.0.1"},
             },
-        }
+        },
+        client={"initial-delay": 0, "query-timeout": "150ms", "local-cache-ttl": "200ms"},
     )
     d.worker()
     d.beat()
@@ -59,10 +58,13 @@ def test_grace_period_waits_for_a_late_worker(deploy, snmpd):
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": "30s",
-            "query-timeout": "50ms",
-            "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": snmpd.port}},
-        }
+            "snmp": {
+                "timeout": 0.5,
+                "communities": {"127.0.0.1": ["public"]},
+                "ports": {"127.0.0.1": snmpd.port},
+            },
+        },
+        client={"initial-delay": "30s", "query-timeout": "50ms"},
     )
     client, stats = d.client()  # the outlet starts first, no worker yet, cache cold
     results: dict[int, object] = {}
@@ -93,14 +95,16 @@ def test_changed_description_refreshes_and_unread_exporter_is_evicted(deploy):
         d = deploy(
             {
                 "providers": ["snmp"],
-                "initial-delay": 0,
-                "query-timeout": "5s",
                 "cache-refresh": "1s",
                 "cache-duration": "4s",
                 "cache-check-interval": "300ms",
-                "local-cache-ttl": "200ms",
-                "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": agent.port}},
-            }
+                "snmp": {
+                    "timeout": 0.5,
+                    "communities": {"127.0.0.1": ["public"]},
+                    "ports": {"127.0.0.1": agent.port},
+                },
+            },
+            client={"initial-delay": 0, "query-timeout": "5s", "local-cache-ttl": "200ms"},
         )
         d.worker()
         d.beat()

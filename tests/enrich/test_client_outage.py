@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import logging
 
-from collector.config.shared import RedisConfig
+from collector.config.shared import EnrichmentClientConfig, RedisConfig
 from collector.devservices.redis import RedisServer
 from collector.metrics.stats import Stats
 from enrich.client import CLIENT_METRICS, MetadataClient
-from enrich.config import EnrichConfig
 
 
 def test_outage_is_logged_once_and_counted(caplog):
     server = RedisServer().start()
     port = server.port
-    config = EnrichConfig.model_validate(
+    config = EnrichmentClientConfig.model_validate(
         {"initial-delay": 0, "query-timeout": "10ms", "local-cache-ttl": "1ms"}
     )
     stats = Stats(CLIENT_METRICS)

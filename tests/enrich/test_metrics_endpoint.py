@@ -14,12 +14,16 @@ def test_worker_metrics_endpoint_is_clean_for_promtool(deploy, snmpd):
         {
             "http": {"listen": listen},
             "providers": ["snmp"],
-            "initial-delay": 0,
-            "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": snmpd.port}},
-        }
+            "snmp": {
+                "timeout": 0.5,
+                "communities": {"127.0.0.1": ["public"]},
+                "ports": {"127.0.0.1": snmpd.port},
+            },
+        },
+        client={"initial-delay": 0, "query-timeout": "10s"},
     )
     d.worker()
-    client, _ = d.client(**{"query-timeout": "10s"})
+    client, _ = d.client()
     assert client.lookup("127.0.0.1", 1).found  # a refresh ran: its counters have values
     url = f"http://{listen}/api/v0/enrich/metrics"
 

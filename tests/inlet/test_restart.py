@@ -37,19 +37,19 @@ class SteadySender(threading.Thread):
 
 @requires_root
 def test_restart_under_load_loses_nothing(inlet_factory, kafka_broker):
-    old = inlet_factory(workers=2)
+    old = inlet_factory(workers=2, http={"reuse-port": True})
     sender = SteadySender(old.port)
     sender.start()
     datagrams = "flowweir_inlet_udp_datagrams_total"
     wait_for(lambda: old.metric_sum(datagrams) >= 2000, 30, "the old inlet under load")
-    # Same port, same topic, same operations endpoint port: all SO_REUSEPORT.
+    # Same port, same topic, same operations endpoint port: all SO_REUSEPORT (http.reuse-port).
     new = inlet_factory(
         workers=2,
         port=old.port,
         topic=old.topic.removesuffix("-v1"),
         no_create=True,
         start=False,
-        http={"listen": old.http},
+        http={"listen": old.http, "reuse-port": True},
     )
     new.start(wait=False)
     wait_for(lambda: "inlet started" in new.log(), 60, f"new inlet\n{new.log()}")
