@@ -108,4 +108,9 @@ CLIENT_METRICS = MetricSet(
         "counter",
         ("kind",),
     ),
+    MetricDef(
+        "flowweir_enrich_client_outages",
+        "Times the metadata cache (Redis) stopped answering (each logged once).",
+        "counter",
+    ),
 )

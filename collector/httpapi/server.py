@@ -102,5 +102,7 @@ class OperationsServer:
         )
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits forever for a loop that never ran
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
         self.httpd.server_close()

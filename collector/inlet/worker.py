@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.config.shared import KafkaConfig
-from collector.daemon import run_worker
+from collector.daemon import StartError, describe, run_worker
 from collector.inlet.allowlist import AllowList
 from collector.inlet.config import InletConfig, InputConfig
 from collector.inlet.metrics import INLET_METRICS
@@ -27,7 +27,7 @@ from collector.kafka.envelope import (
     bytes_to_address,
     topic_name,
 )
-from collector.kafka.producer import make_producer
+from collector.kafka.producer import KafkaUnavailable, make_producer
 from collector.metrics.stats import Stats
 
 log = logging.getLogger("flowweir.inlet.worker")
@@ -76,7 +76,16 @@ class Worker:
             Decapsulation[spec.input.decapsulation.upper()],
         )
         self.topic = topic_name(spec.kafka.topic)
-        self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+        try:
+            self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+        except KafkaUnavailable as exc:  # kafka-python-ng, when no broker answers
+            raise StartError(str(exc)) from exc
+        except Exception as exc:  # a client refusing its settings
+            raise StartError(
+                f"cannot create a Kafka producer ({spec.kafka.client}) for "
+                f"{','.join(spec.kafka.brokers)}: {describe(exc)}; "
+                "check kafka.brokers, kafka.options and that a broker is up"
+            ) from exc
         self.producer.warm_up(self.topic, 10)
         self.keyed = spec.inlet.kafka_key == "exporter"
         # Cumulative counts kept in plain ints on the hot path, folded into Stats on publish.
