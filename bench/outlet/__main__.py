@@ -246,6 +246,7 @@ def end_to_end(
     broker = KafkaBroker().start()
     try:
         broker.create_topic("bench-v1", partitions=1)
+        broker.create_topic("bench-v2", partitions=1)  # what the orchestrator creates
         p = Producer(
             {"bootstrap.servers": broker.bootstrap, "linger.ms": 50, "compression.type": "lz4"}
         )
