@@ -164,10 +164,15 @@ def _stalled(broker: Any) -> contextlib.AbstractContextManager[None]:
 
 
 def test_kafka_hiccup_shorter_than_queue_full_wait_loses_nothing(inlet_factory, kafka_broker):
-    # A 100-message producer queue and 400 datagrams while the broker is stopped for 1 s:
-    # the worker waits for room, the rest waits in the socket buffer, nothing is dropped.
-    inlet = inlet_factory(workers=1, **{"queue-size": 100, "queue-full-wait": 5})
-    payloads = [b"%04d" % i + bytes(1000) for i in range(400)]
+    # A 1 MiB producer queue and 2 MB of datagrams while the broker is stopped: the worker
+    # waits for room, the rest waits in the socket buffer, nothing is dropped. (A Kafka
+    # message holds many datagrams, envelope v2: queue-bytes binds, not queue-size.)
+    inlet = inlet_factory(
+        workers=1,
+        receive_buffer=16 * 1024 * 1024,
+        **{"queue-bytes": 1024 * 1024, "queue-full-wait": 5},
+    )
+    payloads = [b"%04d" % i + bytes(1000) for i in range(2000)]
     with _stalled(kafka_broker):
         sock, _ = send(inlet.port, payloads)
         # The producer queue is full and the worker waits: the rest stays in the socket.
@@ -175,7 +180,7 @@ def test_kafka_hiccup_shorter_than_queue_full_wait_loses_nothing(inlet_factory, 
     got = read_payloads(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
     sock.close()
     assert sorted(got) == payloads
-    assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", 400) == 400
+    assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", 2000) == 2000
     assert inlet.metric_sum("flowweir_inlet_udp_drops_total", reason="queue_full") == 0
 
 
