@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from collector.kafka.envelope import (
     DecoderKind,
@@ -16,7 +17,8 @@ from collector.metrics.stats import Stats
 from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import FlowBatch
 from collector.outlet.decoder.config import DecoderConfig
-from collector.outlet.decoder.counters import Counters
+from collector.outlet.decoder.counters import LOG_INTERVAL, Counters
+from collector.outlet.decoder.headers import decap_mode
 from collector.outlet.decoder.netflow import NetflowDecoder
 from collector.outlet.decoder.sflow import SflowDecoder
 from collector.outlet.decoder.templates import MemoryTemplateStore, TemplateStore
@@ -42,43 +44,56 @@ class Decoder:
         self.stats = stats if stats is not None else Stats(m.METRICS)
         self.store: TemplateStore = store if store is not None else MemoryTemplateStore()
         self.config = config or DecoderConfig()
-        self.counters = Counters()
+        self.counters = Counters(self.config.max_exporter_series)
         self.netflow = NetflowDecoder(self.counters, self.stats, self.store, self.config)
         self.sflow = SflowDecoder(self.counters)
-        self._queue: list[Envelope] = []
+        self.decapsulation = decap_mode(self.config.decapsulation)
+        self._queue: list[tuple[Envelope, int, Any]] = []
+        self._last_bug = 0.0
 
-    def feed(self, envelope: Envelope) -> None:
-        """Queue one envelope (cheap); decoded at the next `flush()`."""
-        self._queue.append(envelope)
+    def feed(
+        self, envelope: Envelope, decapsulation: str | int | None = None, token: Any = None
+    ) -> None:
+        """Queue one envelope (cheap); decoded at the next `flush()`.
+
+        `decapsulation` (`none|vxlan|gre|ipip|srv6`, default the config's) is per datagram:
+        the inlet input's setting arrives with envelope v2. `token` is where the record came
+        from, `(partition, offset)`: see `held()`."""
+        mode = self.decapsulation if decapsulation is None else decap_mode(decapsulation)
+        self._queue.append((envelope, mode, token))
 
     def flush(self) -> FlowBatch:
         """Decode everything fed since the last flush."""
         queue, self._queue = self._queue, []
-        nf_walk, sf_walk = self.netflow.walk, self.sflow.walk
+        netflow = self.netflow
+        nf_walk, sf_walk = netflow.walk, self.sflow.walk
         latest = 0
-        for env in queue:
+        for env, mode, token in queue:
+            netflow.token = token
             try:
                 if env.kind == DecoderKind.NETFLOW:
-                    nf_walk(env, env.exporter_address)
+                    nf_walk(env, env.exporter_address, mode)
                 else:
-                    sf_walk(env, env.exporter_address)
+                    sf_walk(env, env.exporter_address, mode)
             except Exception:  # a decoder bug must not stop the outlet: count and go on
-                log.exception("decoding a datagram from %s failed", env.exporter)
-                self.counters.error(env.exporter_address, m.BAD_LENGTH)
+                self._bug("decoding a datagram from %s failed", env.exporter)
+                self.counters.error(env.exporter_address, m.INTERNAL)
             if env.receive_time_ns > latest:
                 latest = env.receive_time_ns
-        if self.netflow.pending:
+        netflow.token = None
+        if netflow.pending:
             if latest:
-                self.netflow.expire(latest)
-            self.netflow.retry_pending()
+                netflow.expire(latest)
+            netflow.retry_pending()
         try:
-            chunks = self.netflow.build() + self.sflow.build()
+            chunks = netflow.build() + self.sflow.build()
         except Exception:  # never past this boundary: lose this batch, not the outlet
-            log.exception("decoding a batch of %d datagrams failed", len(queue))
-            self.counters.error(b"\0" * 16, m.BAD_LENGTH)
-            self.netflow.groups.clear()
+            self._bug("decoding a batch of %d datagrams failed", len(queue))
+            self.counters.error(b"\0" * 16, m.INTERNAL)
+            netflow.groups.clear()
             self.sflow._reset()
             chunks = []
+        netflow.sync_store()
         self.counters.fold(self.stats)
         self.stats.set(m.PENDING_FLOWSETS, (), self.netflow.pending_count())
         return FlowBatch.from_chunks(chunks)
@@ -86,6 +101,18 @@ class Decoder:
     def pending(self) -> int:
         """Data sets kept because their template has not been seen yet."""
         return self.netflow.pending_count()
+
+    def held(self) -> dict[Any, int]:
+        """Per partition, the first offset whose data still waits for its template: a consumer
+        commits no further, so that a crash does not lose it (it is read again)."""
+        return self.netflow.held()
+
+    def _bug(self, message: str, *args: Any) -> None:
+        """A decoder bug: the traceback at most once per LOG_INTERVAL, counted always."""
+        now = time.monotonic()
+        if now - self._last_bug >= LOG_INTERVAL or not self._last_bug:
+            self._last_bug = now
+            log.exception(message + " (a decoder bug; counted as kind=internal)", *args)
 
     def decode(self, envelopes: Iterable[Envelope]) -> FlowBatch:
         for env in envelopes:
@@ -124,12 +151,14 @@ def decode_datagrams(
     decoder: Decoder | None = None,
     receive_time_ns: int | None = None,
     timestamp_source: TimestampSource = TimestampSource.UDP,
+    decapsulation: str | None = None,
 ) -> FlowBatch:
     """Decode raw datagrams (or (datagram, exporter) pairs) in order with one decoder."""
     decoder = decoder or Decoder()
     for item in datagrams:
         payload, exp = item if isinstance(item, tuple) else (item, exporter)
         decoder.feed(
-            make_envelope(payload, exp, receive_time_ns, timestamp_source=timestamp_source)
+            make_envelope(payload, exp, receive_time_ns, timestamp_source=timestamp_source),
+            decapsulation,
         )
     return decoder.flush()

@@ -17,12 +17,11 @@ from collector.kafka.envelope import Envelope
 from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import EMPTY_U32, Chunk
 from collector.outlet.decoder.counters import Counters
-from collector.outlet.decoder.templates import ipv4_to_s16, ipv6_to_s16
+from collector.outlet.decoder.headers import DECAP_NONE, PAD, parse_headers, take_rows
 
 _II = struct.Struct("!II")
 _I = struct.Struct("!I")
 NS = 1_000_000_000
-WINDOW = 160  # bytes of each raw header looked at (Ethernet + 2 VLAN + MPLS + IPv6 + TCP fit)
 LOCAL = 0x3FFFFFFF
 SFLOW_VERSION = "sflow5"  # the version label, distinct from NetFlow v5
 _MAPPED = b"\0" * 10 + b"\xff\xff"
@@ -44,8 +43,9 @@ class SflowDecoder:
         self.extras: list[tuple[int, int, dict[str, Any]]] = []  # (row, priority, columns)
         self.dg_exporter: list[bytes] = []
         self.dg_time: list[int] = []
+        self.dg_decap: list[int] = []
 
-    def walk(self, env: Envelope, exporter: bytes) -> None:
+    def walk(self, env: Envelope, exporter: bytes, decap: int = DECAP_NONE) -> None:
         """Read one datagram's sample and record headers. Hot path; never raises."""
         buf = env.payload
         end = len(buf)
@@ -162,13 +162,14 @@ class SflowDecoder:
         self.base += end
         self.dg_exporter.append(exporter)
         self.dg_time.append(env.receive_time_ns // NS)
+        self.dg_decap.append(decap)
 
     def build(self) -> list[Chunk]:
         """Columns of every flow sample walked since the last call. Hot path."""
         if not self.rows:
             self._reset()
             return []
-        pad = b"\0" * (WINDOW + 64)
+        pad = b"\0" * PAD
         u = np.frombuffer(b"".join(self.buffers) + pad, dtype=np.uint8)
         nowhere = self.base  # offset of the zero padding, for rows without a record
         rows = np.array(self.rows, dtype=np.int64)
@@ -204,114 +205,38 @@ class SflowDecoder:
 
         has_raw = raw >= 0
         raw = np.where(has_raw, raw, nowhere)
-        cols["Bytes"] = np.where(has_raw, be32(raw + 4), 0).astype(np.uint64)
-        self._headers(u, raw, has_raw, be32, cols)
+        decap = None
+        if any(self.dg_decap):
+            decap = np.array(self.dg_decap, dtype=np.uint8)[dg]
+        l3len, keep = parse_headers(u, raw, has_raw, be32, cols, decap)
+        # Bytes: the IP packet's length (NetFlow's meaning), the frame length if not IP
+        frame = np.where(has_raw, be32(raw + 4), 0).astype(np.uint64)
+        cols["Bytes"] = np.where(l3len > 0, l3len, frame)
 
         has_sw = sw >= 0
+        if decap is not None:  # the switch and routing records describe the outer packet
+            has_sw &= decap == DECAP_NONE
         if has_sw.any():
             swo = np.where(has_sw, sw, nowhere)
             vin, vout = be32(swo), be32(swo + 8)
             vin, vout = np.where(vin > 4095, 0, vin), np.where(vout > 4095, 0, vout)
-            cols["SrcVlan"] = np.where(has_sw, vin, cols["SrcVlan"]).astype(np.uint16)
+            # the switch's VLANs where it gives one, else the tag of the sampled header
+            src = cols["SrcVlan"]
+            cols["SrcVlan"] = np.where(has_sw & (vin != 0), vin, src).astype(np.uint16)
             cols["DstVlan"] = np.where(has_sw, vout, cols["DstVlan"]).astype(np.uint16)
         if self.extras:
-            self._apply_extras(cols, n)
+            self._apply_extras(cols, n, decap)
+        chunk = (n, cols)
+        if keep is not None and not keep.all():
+            dropped = np.bincount(dg[~keep], minlength=len(self.dg_exporter))
+            for i in np.flatnonzero(dropped).tolist():
+                self.c.error(self.dg_exporter[i], m.NOT_ENCAPSULATED, int(dropped[i]))
+                self.c.flows(self.dg_exporter[i], SFLOW_VERSION, -int(dropped[i]))
+            chunk = take_rows(n, cols, keep)
         self._reset()
-        return [(n, cols)]
+        return [chunk]
 
-    @staticmethod
-    def _headers(
-        u: np.ndarray, raw: np.ndarray, has_raw: np.ndarray, be32: Any, cols: dict
-    ) -> None:
-        """Parse Ethernet/802.1Q/QinQ/MPLS/IPv4/IPv6/TCP/UDP/ICMP of all raw headers at once."""
-        n = len(raw)
-        proto = np.where(has_raw, be32(raw), 0)
-        # the sampled header never extends past its record (checked here for the whole batch)
-        room = np.where(has_raw, be32(raw - 4).astype(np.int64) - 16, 0)
-        hlen = np.minimum(np.minimum(np.where(has_raw, be32(raw + 12), 0), room), WINDOW)
-        hlen = np.maximum(hlen, 0)
-        span = np.arange(WINDOW)
-        hdr = u[(raw + 16)[:, None] + span]
-        hdr = np.where(span < hlen[:, None], hdr, 0).astype(np.uint8)
-        rows = np.arange(n)
-        last = WINDOW - 1
-
-        def g8(off: np.ndarray) -> np.ndarray:
-            return hdr[rows, np.minimum(off, last)].astype(np.uint32)
-
-        def g16(off: np.ndarray) -> np.ndarray:
-            return (g8(off) << 8) | g8(off + 1)
-
-        eth = proto == 1
-        etype = np.where(eth, (hdr[:, 12].astype(np.uint32) << 8) | hdr[:, 13], 0)
-        etype = np.where(proto == 11, 0x0800, np.where(proto == 12, 0x86DD, etype))
-        l3 = np.where(eth, 14, 0)
-        vlan = np.zeros(n, dtype=np.uint32)
-        for _ in range(2):  # 802.1Q, then QinQ
-            tagged = (etype == 0x8100) | (etype == 0x88A8) | (etype == 0x9100)
-            if not tagged.any():
-                break
-            vlan = np.where(tagged & (vlan == 0), g16(l3) & 0xFFF, vlan)
-            etype = np.where(tagged, g16(l3 + 2), etype)
-            l3 = l3 + 4 * tagged
-        mpls = etype == 0x8847
-        if mpls.any():
-            labels = np.empty(n, dtype=object)
-            labels.fill(EMPTY_U32)
-            stack: list[np.ndarray] = []
-            inside = mpls.copy()
-            for _ in range(8):
-                entry = (g16(l3) << 16) | g16(l3 + 2)
-                stack.append(np.where(inside, entry >> 12, 0))
-                l3 = l3 + 4 * inside
-                inside = inside & ((entry & 0x100) == 0)
-                if not inside.any():
-                    break
-            depth = np.stack(stack, axis=1)
-            for i in np.flatnonzero(mpls).tolist():
-                labels[i] = np.array([x for x in depth[i].tolist() if x], dtype=np.uint32)
-            cols["MPLSLabels"] = labels
-            nibble = g8(l3) >> 4
-            etype = np.where(
-                mpls, np.where(nibble == 4, 0x0800, np.where(nibble == 6, 0x86DD, 0)), etype
-            )
-        cols["SrcVlan"] = vlan.astype(np.uint16)
-        cols["DstVlan"] = np.zeros(n, dtype=np.uint16)
-        cols["DstMAC"] = np.where(eth, _mac(hdr[:, 0:6]), 0).astype(np.uint64)
-        cols["SrcMAC"] = np.where(eth, _mac(hdr[:, 6:12]), 0).astype(np.uint64)
-        cols["EType"] = etype.astype(np.uint16)
-
-        v4 = etype == 0x0800
-        v6 = etype == 0x86DD
-        r4, r16 = np.arange(4), np.arange(16)
-        src4 = ipv4_to_s16(hdr[rows[:, None], np.minimum((l3 + 12)[:, None] + r4, last)])
-        dst4 = ipv4_to_s16(hdr[rows[:, None], np.minimum((l3 + 16)[:, None] + r4, last)])
-        src6 = ipv6_to_s16(hdr[rows[:, None], np.minimum((l3 + 8)[:, None] + r16, last)])
-        dst6 = ipv6_to_s16(hdr[rows[:, None], np.minimum((l3 + 24)[:, None] + r16, last)])
-        cols["SrcAddr"] = np.where(v4, src4, np.where(v6, src6, b""))
-        cols["DstAddr"] = np.where(v4, dst4, np.where(v6, dst6, b""))
-        b0, b1 = g8(l3), g8(l3 + 1)
-        l4proto = np.where(v4, g8(l3 + 9), np.where(v6, g8(l3 + 6), 0))
-        cols["Proto"] = l4proto.astype(np.uint8)
-        cols["IPTos"] = np.where(v4, b1, np.where(v6, ((b0 & 0xF) << 4) | (b1 >> 4), 0)).astype(
-            np.uint8
-        )
-        cols["IPTTL"] = np.where(v4, g8(l3 + 8), np.where(v6, g8(l3 + 7), 0)).astype(np.uint8)
-        fragment = v4 & ((g16(l3 + 6) & 0x1FFF) != 0)
-        l4 = np.where(v4, l3 + (b0 & 0xF) * 4, l3 + 40)
-        ports = (v4 | v6) & ~fragment & ((l4proto == 6) | (l4proto == 17))
-        cols["SrcPort"] = np.where(ports, g16(l4), 0).astype(np.uint16)
-        cols["DstPort"] = np.where(ports, g16(l4 + 2), 0).astype(np.uint16)
-        cols["TCPFlags"] = np.where(ports & (l4proto == 6), g8(l4 + 13), 0).astype(np.uint16)
-        icmp4 = v4 & ~fragment & (l4proto == 1)
-        icmp6 = v6 & (l4proto == 58)
-        t, code = g8(l4), g8(l4 + 1)
-        cols["ICMPv4Type"] = np.where(icmp4, t, 0).astype(np.uint8)
-        cols["ICMPv4Code"] = np.where(icmp4, code, 0).astype(np.uint8)
-        cols["ICMPv6Type"] = np.where(icmp6, t, 0).astype(np.uint8)
-        cols["ICMPv6Code"] = np.where(icmp6, code, 0).astype(np.uint8)
-
-    def _apply_extras(self, cols: dict[str, Any], n: int) -> None:
+    def _apply_extras(self, cols: dict[str, Any], n: int, decap: np.ndarray | None) -> None:
         for name in ("NextHop", "DstASPath", "DstCommunities"):
             if name not in cols:
                 if name == "NextHop":
@@ -330,6 +255,8 @@ class SflowDecoder:
                 cols[name] = np.full(n, cols[name])
         for row, _, extra in sorted(self.extras, key=lambda e: (e[0], e[1])):
             sampled = extra.pop("_sampled", False)
+            if decap is not None and decap[row]:
+                continue  # decapsulating: only the sampled header tells the inner packet
             if sampled and cols["EType"][row]:
                 continue  # a raw header of the same sample is more complete
             for name, value in extra.items():
@@ -339,29 +266,7 @@ class SflowDecoder:
                 column[row] = value
 
 
-def parse_frames(frames: list[bytes]) -> dict[str, Any]:
-    """Columns from Ethernet frames (IPFIX dataLinkFrameSection), with the sFlow header parser."""
-    # each frame as an sFlow raw header record: length word, then protocol 1 (Ethernet)
-    records = [struct.pack("!IIIII", 16 + len(f), 1, len(f), 0, len(f)) + f for f in frames]
-    offsets = np.cumsum([4] + [len(r) for r in records[:-1]], dtype=np.int64)
-    u = np.frombuffer(b"".join(records) + b"\0" * (WINDOW + 64), dtype=np.uint8)
-    r4 = np.arange(4)
-
-    def be32(offs: np.ndarray) -> np.ndarray:
-        return u[offs[:, None] + r4].view(">u4").ravel()
-
-    cols: dict[str, Any] = {}
-    SflowDecoder._headers(u, offsets, np.ones(len(frames), dtype=bool), be32, cols)
-    return cols
-
-
 _PRIORITY = {3: 0, 4: 0, 1003: 1, 1002: 2}  # router next hop overrides the gateway's
-
-
-def _mac(raw: np.ndarray) -> np.ndarray:
-    out = np.zeros((raw.shape[0], 8), dtype=np.uint8)
-    out[:, 2:] = raw
-    return out.view(">u8").ravel()
 
 
 def _addr(buf: bytes, p: int) -> tuple[bytes, int]:
@@ -402,7 +307,7 @@ def _parse_extra(buf: bytes, fmt: int, p: int, end: int) -> dict[str, Any] | Non
                 return None
             return {
                 "NextHop": nh,
-                "SrcAS": src_as,
+                "SrcAS": src_as or own_as,  # 0: the source is in our own AS
                 "DstAS": path[-1] if path else own_as,  # empty path: our own AS
                 "DstASPath": np.array(path, dtype=np.uint32),
                 "DstCommunities": np.array(communities, dtype=np.uint32),
