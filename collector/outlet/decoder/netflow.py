@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import struct
 from collections import OrderedDict, deque
+from functools import lru_cache
+from itertools import repeat
 from time import monotonic
 from typing import Any, NamedTuple
 
@@ -43,6 +45,12 @@ _IPFIX = struct.Struct("!HHIII")
 _HHH = struct.Struct("!HHH")
 _I = struct.Struct("!I")
 _H = struct.Struct("!H")
+
+
+@lru_cache(maxsize=1024)
+def _halfwords(count: int) -> struct.Struct:
+    return struct.Struct(f"!{2 * count}H")
+
 
 V5_TEMPLATE = Template(
     (
@@ -102,12 +110,15 @@ class NetflowDecoder:
         self.store = store
         self.config = config
         self.templates: dict[TemplateKey, tuple[Template, Compiled]] = {}
-        self.rates: dict[tuple[bytes, int], dict[int, int]] = {}
+        self.rates: dict[tuple[bytes, int], OrderedDict[int, int]] = {}
         self.pending: dict[bytes, deque[Pending]] = {}
         self.pending_bytes: dict[bytes, int] = {}
+        self._pending_keys: dict[TemplateKey, int] = {}  # template key -> sets kept for it
+        self._new_keys: set[TemplateKey] = set()  # kept since the last store lookup
+        self._next_retry = 0.0  # monotonic time of the next lookup of every kept key
         self.groups: dict[tuple[Any, ...], Group] = {}
         # exporter -> its template keys, oldest first; exporters least recently seen first
-        self.exporters: OrderedDict[bytes, dict[TemplateKey, None]] = OrderedDict()
+        self.exporters: OrderedDict[bytes, OrderedDict[TemplateKey, None]] = OrderedDict()
         self._loaded_rates: set[bytes] = set()  # exporters whose sampling rates were loaded
         self._domains: dict[bytes, set[int]] = {}  # exporter -> domains with sampling rates
         self._misses: dict[TemplateKey, float] = {}  # not in the store, until (monotonic)
@@ -390,6 +401,25 @@ class NetflowDecoder:
                 if count > self.config.max_template_fields:
                     self.c.error(exporter, m.BAD_TEMPLATE)
                     return
+                pairs = None
+                if p + 4 * count <= end:  # the common case: no enterprise field, one unpack
+                    pairs = _halfwords(count).unpack_from(buf, p)
+                    if max(pairs[0::2]) >= 0x8000:
+                        pairs = None
+                if pairs is not None:
+                    lengths = pairs[1::2]
+                    fields = tuple(zip(pairs[0::2], lengths, repeat(0, count), strict=True))
+                    p += 4 * count
+                    if tid < 256:
+                        self.c.error(exporter, m.BAD_TEMPLATE)
+                        return
+                    if 0 in lengths:
+                        bounded = self._bounded(fields, exporter)
+                        if bounded is None:
+                            return
+                        fields = bounded
+                    self._set_template((exporter, domain, tid), Template(fields, scope), version)
+                    continue
                 flist = []
                 for _ in range(count):
                     if p + 4 > end:
@@ -448,19 +478,19 @@ class NetflowDecoder:
         if key not in self.templates:
             keys[key] = None
             while len(keys) > self.config.max_templates_per_exporter:
-                oldest = next(iter(keys))
-                del keys[oldest]
+                oldest, _ = keys.popitem(last=False)
                 self.templates.pop(oldest, None)
+                self._dirty[oldest] = None  # the store keeps no more than we do
                 self.c.misc[(m.TEMPLATES_EVICTED, key[0])] += 1
         self.templates[key] = entry
         self._fasts.clear()
 
-    def _seen(self, exporter: bytes) -> dict[TemplateKey, None]:
+    def _seen(self, exporter: bytes) -> OrderedDict[TemplateKey, None]:
         """The exporter's template keys; marks it recently seen, evicting the least recently
         seen exporter (all its state) past the per-outlet bound."""
         keys = self.exporters.get(exporter)
         if keys is None:
-            keys = self.exporters[exporter] = {}
+            keys = self.exporters[exporter] = OrderedDict()
             while len(self.exporters) > self.config.max_exporters:
                 self._evict(next(iter(self.exporters)))
         else:
@@ -468,7 +498,7 @@ class NetflowDecoder:
         return keys
 
     def _evict(self, exporter: bytes) -> None:
-        keys = self.exporters.pop(exporter, {})
+        keys = self.exporters.pop(exporter, OrderedDict())
         for key in keys:
             self.templates.pop(key, None)
         for domain in self._domains.pop(exporter, ()):
@@ -477,7 +507,8 @@ class NetflowDecoder:
         self._loaded_rates.discard(exporter)
         queue = self.pending.pop(exporter, None)
         if queue:
-            for _ in range(len(queue)):
+            for item in queue:
+                self._unkeep(item.key)
                 self.c.expired(exporter)
         self.pending_bytes.pop(exporter, None)
         self._touched.pop(exporter, None)
@@ -512,7 +543,7 @@ class NetflowDecoder:
         self._put(key, (template, compile_template(template)))
         self.c.template_update(key[0], len(self.exporters[key[0]]), changed=False)
 
-    def _load_rates(self, exporter: bytes, domain: int) -> dict[int, int]:
+    def _load_rates(self, exporter: bytes, domain: int) -> OrderedDict[int, int]:
         """Sampling rates of (exporter, domain): all domains of an exporter are read from the
         store at once, the first time the exporter is seen."""
         if exporter not in self._loaded_rates:
@@ -523,9 +554,9 @@ class NetflowDecoder:
                 self._store_error("load sampling", exc)
                 stored = {}
             for dom, table in stored.items():
-                self.rates.setdefault((exporter, dom), {}).update(table)
+                self.rates.setdefault((exporter, dom), OrderedDict()).update(table)
                 self._domains.setdefault(exporter, set()).add(dom)
-        rates = self.rates.setdefault((exporter, domain), {})
+        rates = self.rates.setdefault((exporter, domain), OrderedDict())
         self._domains.setdefault(exporter, set()).add(domain)
         self._defaults.pop((exporter, domain), None)
         self._fasts.clear()
@@ -560,7 +591,7 @@ class NetflowDecoder:
         for sid, r in zip(ids, rate.tolist(), strict=True):
             if r and rates.get(sid) != r:
                 if sid not in rates and len(rates) >= bound:
-                    del rates[next(iter(rates))]  # the oldest sampler
+                    rates.popitem(last=False)  # the oldest
                     self.c.misc[(m.SAMPLERS_EVICTED, exporter)] += 1
                 rates[sid] = changed[sid] = r
         if changed:
@@ -581,6 +612,10 @@ class NetflowDecoder:
             self.pending_bytes[exporter] = 0
         queue.append(item)
         self.pending_bytes[exporter] += len(item.body)
+        count = self._pending_keys.get(item.key, 0)
+        if not count:
+            self._new_keys.add(item.key)
+        self._pending_keys[item.key] = count + 1
         self.expire(item.receive_ns, exporter)
         while queue and (
             len(queue) > cfg.pending_max_flowsets
@@ -591,7 +626,16 @@ class NetflowDecoder:
     def _drop_oldest(self, exporter: bytes) -> None:
         old = self.pending[exporter].popleft()
         self.pending_bytes[exporter] -= len(old.body)
+        self._unkeep(old.key)
         self.c.expired(exporter)
+
+    def _unkeep(self, key: TemplateKey, count: int = 1) -> None:
+        left = self._pending_keys.get(key, 0) - count
+        if left > 0:
+            self._pending_keys[key] = left
+        else:
+            self._pending_keys.pop(key, None)
+            self._new_keys.discard(key)
 
     def expire(self, now_ns: int, exporter: bytes | None = None) -> None:
         """Drop kept flowsets older than the age bound (relative to `now_ns`)."""
@@ -606,9 +650,15 @@ class NetflowDecoder:
         have received them. A miss is not asked again for `template-miss-retry` seconds."""
         now = monotonic()
         misses = self._misses
+        if now >= self._next_retry:  # now and then, every kept key; else only new ones
+            candidates: Any = list(self._pending_keys)
+            self._next_retry = now + self.config.template_miss_retry
+        else:
+            candidates = list(self._new_keys)
+        self._new_keys.clear()
         keys = [
             key
-            for key in dict.fromkeys(item.key for q in self.pending.values() for item in q)
+            for key in candidates
             if key not in self.templates
             and misses.get(key, 0.0) <= now
             and not (key in self._dirty and self._dirty[key] is None)  # withdrawn just now
@@ -648,8 +698,9 @@ class NetflowDecoder:
 
     def _drain(self, key: TemplateKey) -> None:
         queue = self.pending.get(key[0])
-        if not queue:
+        if not queue or key not in self._pending_keys:
             return
+        self._unkeep(key, self._pending_keys[key])
         entry = self.templates[key]
         keep: deque[Pending] = deque()
         for item in queue:
@@ -792,7 +843,7 @@ class NetflowDecoder:
         default = self._per_row(tuple(p[5] for p in parts), counts, np.uint64)
         rate, sampler = group.compiled.sampling(arr)
         if sampler is not None:
-            table = self.rates.get((group.exporter, group.domain), {})
+            table: dict[int, int] = self.rates.get((group.exporter, group.domain)) or {}
             ids, where = np.unique(sampler, return_inverse=True)  # one pass, any sampler count
             known = np.array([table.get(sid, 0) for sid in ids.tolist()], dtype=np.uint64)
             looked = known[where.ravel()]

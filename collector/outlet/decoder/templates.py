@@ -419,10 +419,18 @@ class TemplateStore(Protocol):
 
 @dataclass
 class MemoryTemplateStore:
-    """In-process store (the default): state lives as long as the process."""
+    """In-process store (the default): state lives as long as the process, the oldest
+    templates forgotten past `max_templates`."""
 
     templates: dict[TemplateKey, Template] = field(default_factory=dict)
     rates: dict[tuple[bytes, int], dict[int, int]] = field(default_factory=dict)
+    max_templates: int = 200_000
+
+    def _bound(self) -> None:
+        while len(self.templates) > self.max_templates:
+            del self.templates[next(iter(self.templates))]
+        while len(self.rates) > self.max_templates:
+            del self.rates[next(iter(self.rates))]
 
     def load_template(self, exporter: bytes, domain: int, tid: int) -> Template | None:
         return self.templates.get((exporter, domain, tid))
@@ -459,6 +467,7 @@ class MemoryTemplateStore:
                 self.templates[key] = template
         for rkey, table in rates.items():
             self.rates.setdefault(rkey, {}).update(table)
+        self._bound()
 
 
 class RedisTemplateStore:
@@ -505,10 +514,18 @@ class RedisTemplateStore:
         self.client.hset(self._key("sampling", exporter), f"{domain}:{sampler}", str(rate))
 
     def load_templates(self, keys: list[TemplateKey]) -> list[Template | None]:
+        by_exporter: dict[bytes, list[int]] = {}  # one HMGET per exporter, one round trip
+        for i, key in enumerate(keys):
+            by_exporter.setdefault(key[0], []).append(i)
         pipe = self.client.pipeline(transaction=False)
-        for exporter, domain, tid in keys:
-            pipe.hget(self._key("templates", exporter), f"{domain}:{tid}")
-        return [None if raw is None else Template.from_json(raw) for raw in pipe.execute()]
+        for exporter, rows in by_exporter.items():
+            fields = [f"{keys[i][1]}:{keys[i][2]}" for i in rows]
+            pipe.hmget(self._key("templates", exporter), fields)
+        out: list[Template | None] = [None] * len(keys)
+        for rows, values in zip(by_exporter.values(), pipe.execute(), strict=True):
+            for i, raw in zip(rows, values, strict=True):
+                out[i] = None if raw is None else Template.from_json(raw)
+        return out
 
     def load_samplings(self, exporter: bytes) -> dict[int, dict[int, int]]:
         out: dict[int, dict[int, int]] = {}
