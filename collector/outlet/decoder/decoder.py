@@ -48,7 +48,9 @@ class Decoder:
         self.netflow = NetflowDecoder(self.counters, self.stats, self.store, self.config)
         self.sflow = SflowDecoder(self.counters)
         self.decapsulation = decap_mode(self.config.decapsulation)
-        self._queue: list[tuple[Envelope, int, Any]] = []
+        self._queue: list[Envelope] = []
+        self._modes: dict[int, int] = {}  # queue index -> decapsulation, where not the default
+        self._tokens: list[Any] = []  # one per queued envelope, when given
         self._last_bug = 0.0
 
     def feed(
@@ -59,17 +61,28 @@ class Decoder:
         `decapsulation` (`none|vxlan|gre|ipip|srv6`, default the config's) is per datagram:
         the inlet input's setting arrives with envelope v2. `token` is where the record came
         from, `(partition, offset)`: see `held()`."""
-        mode = self.decapsulation if decapsulation is None else decap_mode(decapsulation)
-        self._queue.append((envelope, mode, token))
+        queue = self._queue
+        if decapsulation is not None:
+            self._modes[len(queue)] = decap_mode(decapsulation)
+        if token is not None or self._tokens:
+            self._tokens.extend([None] * (len(queue) - len(self._tokens)))
+            self._tokens.append(token)
+        queue.append(envelope)
 
     def flush(self) -> FlowBatch:
         """Decode everything fed since the last flush."""
         queue, self._queue = self._queue, []
+        modes, tokens = self._modes, self._tokens
+        self._modes, self._tokens = {}, []
         netflow = self.netflow
         nf_walk, sf_walk = netflow.walk, self.sflow.walk
         latest = 0
-        for env, mode, token in queue:
-            netflow.token = token
+        default = self.decapsulation
+        plain = not modes and not tokens
+        for i, env in enumerate(queue):
+            mode = default if plain else modes.get(i, default)
+            if tokens:
+                netflow.token = tokens[i] if i < len(tokens) else None
             try:
                 if env.kind == DecoderKind.NETFLOW:
                     nf_walk(env, env.exporter_address, mode)

@@ -30,9 +30,8 @@ DECAP_MODES = {
     "srv6": DECAP_SRV6,
 }
 VXLAN_PORT = 4789
-_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
-_IPV6_EXTENSIONS = (0, 43, 44, 60)  # hop-by-hop, routing, fragment, destination options
-_TUNNEL_PROTOS = (4, 41)  # IPv4, IPv6 inside IP
+# VLAN tag protocol ids: 0x8100, 0x88A8, 0x9100; IPv6 extension headers skipped: hop-by-hop
+# (0), routing (43), fragment (44), destination options (60); IP in IP: 4 (IPv4), 41 (IPv6)
 
 
 def decap_mode(name: str | int | None) -> int:
@@ -90,7 +89,7 @@ def _ethernet(w: _Window, start: np.ndarray | int, active: np.ndarray) -> tuple[
     l3 = base + 14
     vlan = np.zeros(n, dtype=np.uint32)
     for _ in range(2):  # 802.1Q, then the customer tag of QinQ: the innermost tag wins
-        tagged = active & np.isin(etype, _VLAN_TPIDS)
+        tagged = active & ((etype == 0x8100) | (etype == 0x88A8) | (etype == 0x9100))
         if not tagged.any():
             break
         vlan = np.where(tagged, w.g16(l3) & 0xFFF, vlan)
@@ -109,7 +108,7 @@ def _ipv6_payload(w: _Window, l3: np.ndarray, v6: np.ndarray) -> tuple[Any, ...]
     later_fragment = np.zeros(len(l3), dtype=bool)
     srh = np.zeros(len(l3), dtype=bool)
     for _ in range(4):
-        ext = v6 & np.isin(nh, _IPV6_EXTENSIONS)
+        ext = v6 & ((nh == 0) | (nh == 43) | (nh == 44) | (nh == 60))
         if not ext.any():
             break
         frag = ext & (nh == 44)
@@ -146,7 +145,7 @@ def _decapsulate(
     eth_at = np.zeros(len(l3), dtype=np.int64)
     by_proto = np.where(proto == 4, 0x0800, 0x86DD)
     ipip = ((mode == DECAP_IPIP) & ip) | ((mode == DECAP_SRV6) & v6)
-    ipip &= np.isin(proto, _TUNNEL_PROTOS)
+    ipip &= (proto == 4) | (proto == 41)
     if ipip.any():
         ok |= ipip
         new_l3 = np.where(ipip, l4, new_l3)

@@ -169,7 +169,6 @@ class NetflowDecoder:
         first = ts == TimestampSource.NETFLOW_FIRST_SWITCHED
         tset, oset = (0, 1) if version == 9 else (2, 3)
         self.c.datagrams[(exporter, version)] += 1
-        self._seen(exporter)
         fasts = self._fasts
         while p + 4 <= end:
             sid, slen = _HH.unpack_from(buf, p)
@@ -517,6 +516,7 @@ class NetflowDecoder:
 
     def _refresh(self, exporter: bytes) -> None:
         """An unchanged template refresh: push the exporter's store keys' expiry now and then."""
+        self._seen(exporter)
         last = self._touched.get(exporter)
         now = monotonic()
         if last is None or now - last > self.config.template_store_ttl / 10:
@@ -608,6 +608,7 @@ class NetflowDecoder:
         cfg = self.config
         queue = self.pending.get(exporter)
         if queue is None:
+            self._seen(exporter)  # exporters with state are bounded, evicted least recent
             queue = self.pending[exporter] = deque()
             self.pending_bytes[exporter] = 0
         queue.append(item)
