@@ -27,7 +27,13 @@ SFLOW_VERSION = "sflow5"  # the version label, distinct from NetFlow v5
 _MAPPED = b"\0" * 10 + b"\xff\xff"
 
 # sFlow discard reasons (output format 1) -> RFC 7270 forwarding status "dropped" codes.
-_DISCARD_CODES = {257: 137, 258: 129, 260: 139, 261: 138, 262: 133, 0: 131, 1: 131}
+# (https://sflow.org/sflow_drops.txt reasons; 131 unroutable, 129/130 ACL, 132 adjacency,
+# 133 fragmentation and DF, 135 bad length, 137 bad TTL, 138 policer, 139 WRED, 140 RPF,
+# 143 hardware; any other reason: 128, dropped for an unknown reason)
+_DISCARD_CODES = {
+    0: 131, 1: 131, 2: 131, 3: 131, 4: 133, 5: 131, 6: 131, 7: 131, 8: 132, 9: 129, 10: 129,
+    257: 137, 258: 130, 259: 143, 260: 139, 261: 138, 262: 135, 263: 131, 269: 130, 302: 140,
+}  # fmt: skip
 
 
 class SflowDecoder:
