@@ -141,7 +141,7 @@ def stages(
     stats = Stats(OUTLET_METRICS)
     decoder = Decoder(stats)
     metadata = (
-        MetadataClient(config.enrich, config.redis, stats)
+        MetadataClient(config.outlet.enrichment, config.redis, stats)
         if config.outlet.metadata == "enrich"
         else None
     )

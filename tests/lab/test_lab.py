@@ -166,10 +166,10 @@ def test_lab_flows_arrive_named_from_the_routers_snmp(
     from tests.outlet.decoder.exporters import write_pcap
 
     pipeline = Pipeline(kafka_broker, clickhouse_server, redis_server, tmp_path)
+    queue = f"lab-{os.getpid()}"  # the workers consume what the outlet sends to
     pipeline.base["enrich"] = {
         "providers": ["snmp"],
-        "initial-delay": "30s",
-        "queue": f"lab-{os.getpid()}",
+        "queue": queue,
         "snmp": {"communities": {"10.99.0.0/16": ["public"]}},
     }
     worker: Daemon | None = None
@@ -179,7 +179,7 @@ def test_lab_flows_arrive_named_from_the_routers_snmp(
         worker = Daemon(
             "enrich", pipeline.base, args=("--pool", "solo"), subcommand="worker"
         ).start()
-        pipeline.outlet(metadata="enrich")
+        pipeline.outlet(metadata="enrich", enrichment={"initial-delay": "30s", "queue": queue})
         # router1: NetFlow v9 through interfaces 2 (ge0) and 3 (xe1)
         r1 = routers["router1"]
         code = (

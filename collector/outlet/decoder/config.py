@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from collector.config.model import ConfigModel
+from collector.config.types import Duration
 
 Decapsulation = Literal["none", "vxlan", "gre", "ipip", "srv6"]
 
@@ -18,9 +19,9 @@ class DecoderConfig(ConfigModel):
     # Data flowsets whose template is not known yet are kept, per exporter, within these bounds.
     pending_max_flowsets: int = Field(default=512, ge=0)
     pending_max_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
-    pending_max_age: float = Field(default=60.0, gt=0, description="seconds")
+    pending_max_age: Duration = Field(default=60.0, gt=0)
     # A template asked of the store and not found is not asked again for this long.
-    template_miss_retry: float = Field(default=10.0, ge=0, description="seconds")
+    template_miss_retry: Duration = 10.0
     # Per-exporter and per-outlet state bounds: past them the oldest is evicted (counted).
     max_templates_per_exporter: int = Field(default=2048, ge=1)
     max_samplers_per_exporter: int = Field(default=1024, ge=1)
@@ -31,4 +32,4 @@ class DecoderConfig(ConfigModel):
     # Exporters with their own metric series; the others are counted as exporter="other".
     max_exporter_series: int = Field(default=1000, ge=1)
     # Redis template and sampling keys expire this long after their exporter's last template.
-    template_store_ttl: float = Field(default=7 * 86400.0, gt=0, description="seconds")
+    template_store_ttl: Duration = Field(default=7 * 86400.0, gt=0)
