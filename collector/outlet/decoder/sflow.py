@@ -36,23 +36,29 @@ _DISCARD_CODES = {
 }  # fmt: skip
 
 
+VECTOR_SAMPLES = 16  # samples per datagram walked in NumPy; the rest (hostile) in Python
+VECTOR_RECORDS = 12  # records per sample walked in NumPy; samples with more: in Python
+
+
 class SflowDecoder:
     def __init__(self, counters: Counters) -> None:
         self.c = counters
-        self.layouts: dict[tuple[int, int, bytes], tuple[Any, int, int]] = {}
         self._reset()
 
     def _reset(self) -> None:
         self.buffers: list[bytes] = []
         self.base = 0
+        self.scan: list[tuple[int, int, int]] = []  # per datagram: first sample, end, count
         self.rows: list[tuple[int, int, int, int, int]] = []  # sample, expanded, dg, raw, switch
         self.extras: list[tuple[int, int, dict[str, Any]]] = []  # (row, priority, columns)
         self.dg_exporter: list[bytes] = []
         self.dg_time: list[int] = []
         self.dg_decap: list[int] = []
+        self._joined = b""
 
     def walk(self, env: Envelope, exporter: bytes, decap: int = DECAP_NONE) -> None:
-        """Read one datagram's sample and record headers. Hot path; never raises."""
+        """Read one datagram's header; its samples are walked by `build()` for the whole
+        flush at once. Hot path; never raises."""
         buf = env.payload
         end = len(buf)
         c = self.c
@@ -74,118 +80,196 @@ class SflowDecoder:
             c.error(exporter, m.TRUNCATED)
             return
         nsamples = _I.unpack_from(buf, p + 12)[0]
-        p += 16
         if not env.use_src_addr:
             exporter = agent
-        dg = len(self.dg_exporter)
-        base = self.base
-        rows = self.rows
-        layouts = self.layouts
-        first_row = len(rows)
-        for _ in range(nsamples):
-            if p + 8 > end:
-                c.error(exporter, m.TRUNCATED)
-                break
-            fmt, slen = _II.unpack_from(buf, p)
-            q = p + 8
-            p = q + slen
-            if p > end:
-                c.error(exporter, m.TRUNCATED)
-                break
-            if fmt == 1:
-                r, expanded = q + 32, 0
-            elif fmt == 3:
-                r, expanded = q + 44, 1
-            else:
-                continue  # counter samples and enterprise formats are skipped
-            if r > p:
-                c.error(exporter, m.BAD_LENGTH)
-                continue
-            # Samples of one agent mostly share a layout (same records, same lengths): known
-            # layouts skip the record walk, after checking every record header is the same.
-            key = (fmt, slen, buf[r - 4 : r + 8])
-            layout = layouts.get(key)
-            if layout is not None:
-                checks, raw_rel, sw_rel = layout
-                for off, header in checks:
-                    if buf[q + off : q + off + 8] != header:
-                        break
-                else:
-                    rows.append(
-                        (base + q, expanded, dg, base + q + raw_rel if raw_rel >= 0 else -1,
-                         base + q + sw_rel if sw_rel >= 0 else -1)
-                    )  # fmt: skip
-                    continue
-            nrec = _I.unpack_from(buf, r - 4)[0]
-            raw = sw = -1
-            row = len(rows)
-            ok = True
-            headers = []
-            for _ in range(nrec):
-                if r + 8 > p:
-                    ok = False
-                    break
-                headers.append(r - q)
-                rfmt, rlen = _II.unpack_from(buf, r)
-                rd = r + 8
-                r = rd + rlen
-                if r > p:
-                    ok = False
-                    break
-                if rfmt == 1:
-                    if rlen < 16 or _I.unpack_from(buf, rd + 12)[0] + 16 > rlen:
-                        ok = False
-                        break
-                    raw = base + rd
-                elif rfmt == 1001:
-                    if rlen >= 16:
-                        sw = base + rd
-                elif rfmt in (1002, 1003, 3, 4):
-                    extra = _parse_extra(buf, rfmt, rd, r)
-                    if extra is None:
-                        ok = False
-                        break
-                    self.extras.append((row, _PRIORITY[rfmt], extra))
-            if not ok:
-                c.error(exporter, m.BAD_LENGTH)
-                while self.extras and self.extras[-1][0] == row:
-                    self.extras.pop()
-                continue
-            rows.append((base + q, expanded, dg, raw, sw))
-            if not self.extras or self.extras[-1][0] != row:  # no per-row Python parsing
-                if len(layouts) >= 4096:
-                    layouts.clear()
-                layouts[key] = (
-                    tuple((off, buf[q + off : q + off + 8]) for off in headers[1:]),
-                    raw - base - q if raw >= 0 else -1,
-                    sw - base - q if sw >= 0 else -1,
-                )
         c.datagram(exporter, SFLOW_VERSION)
-        if len(rows) == first_row:
+        if not nsamples:
             return
-        c.flows(exporter, SFLOW_VERSION, len(rows) - first_row)
+        base = self.base
+        self.scan.append((base + p + 16, base + end, nsamples))
         self.buffers.append(buf)
         self.base += end
         self.dg_exporter.append(exporter)
         self.dg_time.append(env.receive_time_ns // NS)
         self.dg_decap.append(decap)
 
+    def _samples(self, u: np.ndarray, be32: Any) -> np.ndarray:
+        """Walk every datagram's samples and records in NumPy: (n, 5) rows of (sample,
+        expanded, datagram, raw header record or -1, extended switch record or -1), global
+        offsets. Malformed samples and datagrams are counted per exporter as before."""
+        ndg = len(self.scan)
+        scan = np.array(self.scan, dtype=np.int64).reshape(-1, 3)
+        pos, end, left = scan[:, 0].copy(), scan[:, 1], scan[:, 2].copy()
+        truncated = np.zeros(ndg, dtype=np.int64)
+        bad = np.zeros(ndg, dtype=np.int64)
+        found: list[tuple[np.ndarray, ...]] = []
+        act = np.flatnonzero(left > 0)
+        for _ in range(VECTOR_SAMPLES):
+            if not act.size:
+                break
+            p, e = pos[act], end[act]
+            fmt, slen = be32(p), be32(p + 4).astype(np.int64)
+            nxt = p + 8 + slen
+            ok = (p + 8 <= e) & (nxt <= e)
+            truncated[act[~ok]] += 1
+            q = p + 8
+            expanded = fmt == 3
+            r = q + np.where(expanded, 44, 32)
+            flow = ok & ((fmt == 1) | expanded)
+            short = flow & (r > nxt)
+            bad[act[short]] += 1
+            good = flow & ~short
+            found.append((q[good], expanded[good], act[good], nxt[good], r[good]))
+            pos[act[ok]] = nxt[ok]
+            left[act] -= 1
+            act = act[ok & (left[act] > 0)]
+        if found:
+            q, expanded, dg, send, r = (np.concatenate(col) for col in zip(*found, strict=True))
+        else:
+            q = expanded = dg = send = r = np.zeros(0, dtype=np.int64)
+        n = len(q)
+        raw = np.full(n, -1, dtype=np.int64)
+        sw = np.full(n, -1, dtype=np.int64)
+        valid = np.ones(n, dtype=bool)
+        rpos, rleft = r.copy(), be32(r - 4).astype(np.int64) if n else r.copy()
+        extra: list[tuple[np.ndarray, ...]] = []
+        ract = np.flatnonzero(rleft > 0)
+        for _ in range(VECTOR_RECORDS):
+            if not ract.size:
+                break
+            rp, se = rpos[ract], send[ract]
+            rfmt, rlen = be32(rp), be32(rp + 4).astype(np.int64)
+            rd = rp + 8
+            rn = rd + rlen
+            ok = (rp + 8 <= se) & (rn <= se)
+            israw = ok & (rfmt == 1)
+            raw_ok = israw & (rlen >= 16) & (be32(rd + 12).astype(np.int64) + 16 <= rlen)
+            fail = ~ok | (israw & ~raw_ok)
+            valid[ract[fail]] = False
+            raw[ract[raw_ok]] = rd[raw_ok]
+            issw = ok & (rfmt == 1001) & (rlen >= 16)
+            sw[ract[issw]] = rd[issw]
+            ext = ok & ((rfmt == 1002) | (rfmt == 1003) | (rfmt == 3) | (rfmt == 4))
+            if ext.any():
+                extra.append((ract[ext], rfmt[ext], rd[ext], rn[ext]))
+            rpos[ract[ok]] = rn[ok]
+            rleft[ract] -= 1
+            ract = ract[~fail & (rleft[ract] > 0)]
+        joined = self._joined
+        slow = ract  # samples of many records: walked again in Python
+        valid[slow] = False
+        parsed: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+        for rows, fmts, rds, rns in extra:
+            for row, rfmt, rd, rn in zip(
+                rows.tolist(), fmts.tolist(), rds.tolist(), rns.tolist(), strict=True
+            ):
+                if not valid[row]:
+                    continue
+                value = _parse_extra(joined, rfmt, rd, rn)
+                if value is None:
+                    valid[row] = False
+                else:
+                    parsed.setdefault(row, []).append((_PRIORITY[rfmt], value))
+        invalid = ~valid
+        invalid[slow] = False
+        np.add.at(bad, dg[invalid], 1)
+        keep = np.flatnonzero(valid)
+        out = np.stack([q[keep], expanded[keep], dg[keep], raw[keep], sw[keep]], axis=1)
+        if parsed:
+            index = np.cumsum(valid) - 1
+            for row, values in parsed.items():
+                if valid[row]:
+                    for priority, value in values:
+                        self.extras.append((int(index[row]), priority, value))
+        self.rows = []
+        for row in slow.tolist():  # many records: the Python walk, from the sample's start
+            self._sample(joined, int(q[row]), int(send[row]), int(expanded[row]), int(dg[row]),
+                         len(out))  # fmt: skip
+        for i in act.tolist():  # many samples (the rest of the datagram): the Python walk
+            self._rest(joined, int(pos[i]), int(end[i]), int(left[i]), i, len(out))
+        if self.rows:
+            out = np.concatenate([out, np.array(self.rows, dtype=np.int64).reshape(-1, 5)])
+        for i in np.flatnonzero(truncated).tolist():
+            self.c.error(self.dg_exporter[i], m.TRUNCATED, int(truncated[i]))
+        for i in np.flatnonzero(bad).tolist():
+            self.c.error(self.dg_exporter[i], m.BAD_LENGTH, int(bad[i]))
+        return out
+
+    def _rest(self, buf: bytes, p: int, end: int, left: int, dg: int, first: int) -> None:
+        """The remaining samples of a datagram, one by one."""
+        exporter = self.dg_exporter[dg]
+        for _ in range(left):
+            if p + 8 > end:
+                self.c.error(exporter, m.TRUNCATED)
+                return
+            fmt, slen = _II.unpack_from(buf, p)
+            q = p + 8
+            p = q + slen
+            if p > end:
+                self.c.error(exporter, m.TRUNCATED)
+                return
+            if fmt in (1, 3):
+                if q + (44 if fmt == 3 else 32) > p:
+                    self.c.error(exporter, m.BAD_LENGTH)
+                else:
+                    self._sample(buf, q, p, int(fmt == 3), dg, first)
+
+    def _sample(self, buf: bytes, q: int, p: int, expanded: int, dg: int, first: int) -> None:
+        """One flow sample's records in Python (rows numbered from `first`)."""
+        r = q + (44 if expanded else 32)
+        nrec = _I.unpack_from(buf, r - 4)[0]
+        raw = sw = -1
+        row = first + len(self.rows)
+        mark = len(self.extras)
+        for _ in range(nrec):
+            if r + 8 > p:
+                break
+            rfmt, rlen = _II.unpack_from(buf, r)
+            rd = r + 8
+            r = rd + rlen
+            if r > p:
+                break
+            if rfmt == 1:
+                if rlen < 16 or _I.unpack_from(buf, rd + 12)[0] + 16 > rlen:
+                    break
+                raw = rd
+            elif rfmt == 1001:
+                if rlen >= 16:
+                    sw = rd
+            elif rfmt in (1002, 1003, 3, 4):
+                extra = _parse_extra(buf, rfmt, rd, r)
+                if extra is None:
+                    break
+                self.extras.append((row, _PRIORITY[rfmt], extra))
+        else:
+            self.rows.append((q, expanded, dg, raw, sw))
+            return
+        self.c.error(self.dg_exporter[dg], m.BAD_LENGTH)
+        del self.extras[mark:]
+
     def build(self) -> list[Chunk]:
         """Columns of every flow sample walked since the last call. Hot path."""
-        if not self.rows:
+        if not self.scan:
             self._reset()
             return []
-        pad = b"\0" * PAD
-        u = np.frombuffer(b"".join(self.buffers) + pad, dtype=np.uint8)
+        self._joined = b"".join(self.buffers) + b"\0" * PAD
+        u = np.frombuffer(self._joined, dtype=np.uint8)
         nowhere = self.base  # offset of the zero padding, for rows without a record
-        rows = np.array(self.rows, dtype=np.int64)
-        n = len(rows)
-        q, expanded, dg, raw, sw = rows.T
-        expanded = expanded.astype(bool)
         r4 = np.arange(4)
 
         def be32(offs: np.ndarray) -> np.ndarray:
-            return u[offs[:, None] + r4].view(">u4").ravel()
+            return u[np.minimum(offs, nowhere)[:, None] + r4].view(">u4").ravel()
+
+        rows = self._samples(u, be32)
+        n = len(rows)
+        if not n:
+            self._reset()
+            return []
+        q, expanded, dg, raw, sw = rows.T
+        expanded = expanded.astype(bool)
+        counts = np.bincount(dg, minlength=len(self.dg_exporter))
+        for i in np.flatnonzero(counts).tolist():
+            self.c.flows(self.dg_exporter[i], SFLOW_VERSION, int(counts[i]))
 
         cols: dict[str, Any] = {}
         cols["SamplingRate"] = np.where(expanded, be32(q + 12), be32(q + 8)).astype(np.uint64)
