@@ -84,6 +84,20 @@ def zero_length_template(count: int) -> Iterator[bytes]:
         yield _ipfix(_set(302, body))
 
 
+def sflow_sample_flood(count: int) -> Iterator[bytes]:
+    """sFlow datagrams of ~SIZE/8 empty samples, and of flow samples of ~SIZE/8 empty records."""
+    many = (SIZE - 28) // 8
+    head = struct.pack("!II4sIII", 5, 1, b"\xc0\x00\x02\x42", 0, 1, 1000)
+    samples = head + struct.pack("!I", many) + struct.pack("!II", 2, 0) * many
+    recs = (SIZE - 80) // 8
+    body = (
+        struct.pack("!8I", 1, 7, 512, 1 << 20, 0, 1, 2, recs) + struct.pack("!II", 1001, 0) * recs
+    )
+    records = head + struct.pack("!I", 1) + struct.pack("!II", 1, len(body)) + body
+    for i in range(count):
+        yield samples if i % 2 else records
+
+
 def pending_sets(exporters: int = 50, per: int = 512) -> Iterator[tuple[bytes, bytes]]:
     """Data sets of templates nobody sent: 50 exporters x 512 sets waiting."""
     for e in range(exporters):
@@ -112,7 +126,8 @@ def run(datagrams: int = 300, redis_url: str | None = None) -> None:
     exporter = address_to_bytes("192.0.2.66")
 
     def env(payload: bytes, addr: bytes = exporter) -> Envelope:
-        return Envelope(DecoderKind.NETFLOW, 1_700_000_000_000_000_000, addr, 2055, payload)
+        kind = DecoderKind.SFLOW if payload[:4] == b"\0\0\0\x05" else DecoderKind.NETFLOW
+        return Envelope(kind, 1_700_000_000_000_000_000, addr, 2055, payload)
 
     prelude, data = normal(50)
     base = Decoder()
@@ -125,6 +140,7 @@ def run(datagrams: int = 300, redis_url: str | None = None) -> None:
         ("template flood", lambda: list(template_flood(datagrams))),
         ("sampler-id flood", lambda: list(sampler_flood(datagrams))),
         ("zero-length-field template", lambda: list(zero_length_template(datagrams))),
+        ("sFlow sample/record flood", lambda: list(sflow_sample_flood(datagrams))),
     ]
     for name, make in scenarios:
         payloads = make()

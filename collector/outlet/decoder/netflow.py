@@ -380,9 +380,10 @@ class NetflowDecoder:
                     if p + 4 * count > end or count > self.config.max_template_fields:
                         self.c.error(exporter, m.BAD_TEMPLATE)
                         return
-                    pairs = struct.unpack_from(f"!{2 * count}H", buf, p)
+                    pairs = _halfwords(count).unpack_from(buf, p)
                     p += 4 * count
-                    fields = tuple((pairs[i], pairs[i + 1], 0) for i in range(0, len(pairs), 2))
+                    it = iter(pairs)
+                    fields = tuple(zip(it, it, repeat(0)))
                     scope = -1
             else:
                 if opt:
@@ -407,7 +408,8 @@ class NetflowDecoder:
                         pairs = None
                 if pairs is not None:
                     lengths = pairs[1::2]
-                    fields = tuple(zip(pairs[0::2], lengths, repeat(0, count), strict=True))
+                    it = iter(pairs)
+                    fields = tuple(zip(it, it, repeat(0)))
                     p += 4 * count
                     if tid < 256:
                         self.c.error(exporter, m.BAD_TEMPLATE)

@@ -152,3 +152,22 @@ def test_redis_template_keys_expire_when_the_exporter_goes_quiet(redis_client: A
         ttl = redis_client.ttl(f"flowweir:v1:decoder:{what}:{EXPORTER}")
         assert 0 < ttl <= 600, what
     assert store.load_templates([(address_to_bytes(EXPORTER), 1, 256)])[0] is not None
+
+
+def test_sflow_datagrams_of_many_samples_and_records_decode_fully() -> None:
+    """Past 16 samples per datagram or 12 records per sample, the walk goes on in Python."""
+    frame = f.eth(0x0800, f.ip4("10.0.0.1", "10.0.0.2", 17, f.udp(1, 2)))
+    samples = [f.flow_sample([f.raw_header(frame)], inif=i) for i in range(40)]
+    many_records = [f.switch(0, 0)] * 20 + [f.raw_header(frame), f.switch(7, 8)]
+    samples.append(f.flow_sample(many_records, inif=99))
+    counters = struct.pack("!II", 2, 0)  # empty counter samples: skipped
+    stats = Stats(METRICS)
+    datagram = f.sflow(*([counters] * 30 + samples))
+    rows = Decoder(stats).decode([make_envelope(datagram, EXPORTER)]).to_rows()
+    assert sorted(r["InIf"] for r in rows) == [*range(40), 99]
+    last = next(r for r in rows if r["InIf"] == 99)
+    assert (last["SrcVlan"], last["DstVlan"], last["SrcAddr"]) == (7, 8, "10.0.0.1")
+    assert not [k for k in stats.values if k[0] == P + "errors"]
+    cut = datagram[: len(datagram) - 10]  # the last sample cut short: the 40 others remain
+    rows = Decoder(stats).decode([make_envelope(cut, EXPORTER)]).to_rows()
+    assert len(rows) == 40 and stats.get(P + "errors", ("192.0.2.50", "truncated")) == 1
