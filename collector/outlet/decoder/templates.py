@@ -394,6 +394,8 @@ def strip_variable(template: Template) -> Template:
 # Persistence: templates and sampling rates shared by every outlet process.
 
 TemplateKey = tuple[bytes, int, int]  # (exporter address, observation domain / source id, id)
+Changes = dict[TemplateKey, "Template | None"]  # templates to write; None: to delete
+RateChanges = dict[tuple[bytes, int], dict[int, int]]  # (exporter, domain) -> sampler -> rate
 
 
 class TemplateStore(Protocol):
@@ -407,11 +409,7 @@ class TemplateStore(Protocol):
     def load_templates(self, keys: list[TemplateKey]) -> list[Template | None]: ...
     def load_samplings(self, exporter: bytes) -> dict[int, dict[int, int]]: ...
     def save_batch(
-        self,
-        templates: dict[TemplateKey, Template | None],
-        rates: dict[tuple[bytes, int], dict[int, int]],
-        touch: set[bytes],
-        ttl: float,
+        self, templates: Changes, rates: RateChanges, touch: set[bytes], ttl: float
     ) -> None:
         """Write (None: delete) templates and sampling rates, and make the keys of the
         exporters written or in `touch` expire `ttl` seconds from now. One round trip."""
@@ -454,11 +452,7 @@ class MemoryTemplateStore:
         return {d: dict(r) for (e, d), r in self.rates.items() if e == exporter}
 
     def save_batch(
-        self,
-        templates: dict[TemplateKey, Template | None],
-        rates: dict[tuple[bytes, int], dict[int, int]],
-        touch: set[bytes],
-        ttl: float,
+        self, templates: Changes, rates: RateChanges, touch: set[bytes], ttl: float
     ) -> None:
         for key, template in templates.items():
             if template is None:
@@ -535,11 +529,7 @@ class RedisTemplateStore:
         return out
 
     def save_batch(
-        self,
-        templates: dict[TemplateKey, Template | None],
-        rates: dict[tuple[bytes, int], dict[int, int]],
-        touch: set[bytes],
-        ttl: float,
+        self, templates: Changes, rates: RateChanges, touch: set[bytes], ttl: float
     ) -> None:
         pipe = self.client.pipeline(transaction=False)
         exporters = set(touch)

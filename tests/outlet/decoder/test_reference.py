@@ -13,7 +13,7 @@ import pytest
 
 from collector.outlet.decoder import Decoder
 from collector.outlet.decoder.pcap import envelopes
-from tests.outlet.decoder.helpers import SFLOW, decode_all, netflow_paths
+from tests.outlet.decoder.helpers import SFLOW, decode_all, match_records, netflow_paths
 
 V6A, V6B = "2a0c:8880:2:0:185:21:130:38", "2a0c:8880:2:0:185:21:130:39"
 SSH6 = {
@@ -145,18 +145,11 @@ SFLOW_CASES: dict[str, tuple[list[dict[str, Any]], bool]] = {
 
 
 def _pair(rows: list[dict[str, Any]], expected: list[dict[str, Any]], complete: bool) -> None:
-    if complete:
-        assert len(rows) == len(expected), f"{len(rows)} flows, the reference has {len(expected)}"
-    free = list(range(len(rows)))
-    for want in expected:
-        for i in free:
-            if all(rows[i][k] == v for k, v in want.items()):
-                free.remove(i)
-                break
-        else:
-            near = max(rows, key=lambda r: sum(r[k] == v for k, v in want.items()))
-            diff = {k: (near[k], v) for k, v in want.items() if near[k] != v}
-            pytest.fail(f"no flow matches {want}; nearest differs (ours, reference): {diff}")
+    """Every expected flow matches a distinct decoded one (and, if complete, no flow more)."""
+    problems = match_records(rows, expected)
+    if not complete:
+        problems = [p for p in problems if not p.endswith(f"tshark shows {len(expected)}")]
+    assert not problems, problems
 
 
 @pytest.mark.parametrize("case", sorted(NETFLOW))
