@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from collector.outlet.decoder.batch import EMPTY_U32
 from collector.outlet.decoder.templates import ipv4_to_s16, ipv6_to_s16
@@ -71,8 +72,8 @@ class _Window:
         """(n, width) bytes from `off` of each row."""
         if isinstance(off, int):
             return self.hdr[:, off : off + width]
-        cols = np.minimum(np.asarray(off)[:, None] + np.arange(width), self.last)
-        return self.hdr[self.rows[:, None], cols]
+        windows = sliding_window_view(self.hdr, width, axis=1)  # no index array per byte
+        return windows[self.rows, np.minimum(off, self.last + 1 - width)]
 
 
 def _mac(raw: np.ndarray) -> np.ndarray:
@@ -194,8 +195,8 @@ def parse_headers(
     hlen = np.minimum(np.minimum(np.where(has_raw, be32(raw + 12), 0), room), window)
     hlen = np.maximum(hlen, 0)
     span = np.arange(window)
-    hdr = u[(raw + 16)[:, None] + span]
-    hdr = np.where(span < hlen[:, None], hdr, 0).astype(np.uint8)
+    # each row: the window's bytes (a strided view: no index array per byte), zero past hlen
+    hdr = sliding_window_view(u, window)[raw + 16] * (span < hlen[:, None])
     w = _Window(hdr)
 
     eth = proto == 1
@@ -309,14 +310,22 @@ def parse_frames(
     records = [struct.pack("!IIIII", 16 + len(f), 1, len(f), 0, len(f)) + f for f in frames]
     offsets = np.cumsum([4] + [len(r) for r in records[:-1]], dtype=np.int64)
     u = np.frombuffer(b"".join(records) + b"\0" * PAD, dtype=np.uint8)
-    r4 = np.arange(4)
-
-    def be32(offs: np.ndarray) -> np.ndarray:
-        return u[offs[:, None] + r4].view(">u4").ravel()
+    be32 = be32_reader(u)
 
     cols: dict[str, Any] = {}
     l3len, keep = parse_headers(u, offsets, np.ones(len(frames), dtype=bool), be32, cols, decap)
     return cols, l3len, keep
+
+
+def be32_reader(u: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Big-endian uint32 at each of an array of (unaligned) offsets into `u`."""
+    words = sliding_window_view(u, 4)
+    last = len(words) - 1
+
+    def be32(offs: np.ndarray) -> np.ndarray:
+        return words[np.minimum(offs, last)].view(">u4").ravel()
+
+    return be32
 
 
 def take_rows(n: int, cols: dict[str, Any], keep: np.ndarray) -> tuple[int, dict[str, Any]]:

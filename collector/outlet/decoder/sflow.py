@@ -17,7 +17,13 @@ from collector.kafka.envelope import Envelope
 from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import EMPTY_U32, Chunk
 from collector.outlet.decoder.counters import Counters
-from collector.outlet.decoder.headers import DECAP_NONE, PAD, parse_headers, take_rows
+from collector.outlet.decoder.headers import (
+    DECAP_NONE,
+    PAD,
+    be32_reader,
+    parse_headers,
+    take_rows,
+)
 
 _II = struct.Struct("!II")
 _I = struct.Struct("!I")
@@ -255,10 +261,7 @@ class SflowDecoder:
         self._joined = b"".join(self.buffers) + b"\0" * PAD
         u = np.frombuffer(self._joined, dtype=np.uint8)
         nowhere = self.base  # offset of the zero padding, for rows without a record
-        r4 = np.arange(4)
-
-        def be32(offs: np.ndarray) -> np.ndarray:
-            return u[np.minimum(offs, nowhere)[:, None] + r4].view(">u4").ravel()
+        be32 = be32_reader(u)
 
         rows = self._samples(u, be32)
         n = len(rows)
