@@ -187,12 +187,13 @@ def parse_headers(
     encapsulated that way are not to be kept. Hot path.
     """
     n = len(raw)
-    proto = np.where(has_raw, be32(raw), 0)
+    record = words(u, raw - 4, 5)  # record length, protocol, frame length, stripped, size
+    proto = np.where(has_raw, record[:, 1], 0)
     # the sampled header never extends past its record (checked here for the whole batch)
-    room = np.where(has_raw, be32(raw - 4).astype(np.int64) - 16, 0)
+    room = np.where(has_raw, record[:, 0].astype(np.int64) - 16, 0)
     decapsulating = decap is not None and bool(decap.any())
     window = DECAP_WINDOW if decapsulating else WINDOW
-    hlen = np.minimum(np.minimum(np.where(has_raw, be32(raw + 12), 0), room), window)
+    hlen = np.minimum(np.minimum(np.where(has_raw, record[:, 4], 0), room), window)
     hlen = np.maximum(hlen, 0)
     span = np.arange(window)
     # each row: the window's bytes (a strided view: no index array per byte), zero past hlen
@@ -334,6 +335,12 @@ def be32_reader(u: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         return words[np.minimum(offs, last)].view(">u4").ravel()
 
     return be32
+
+
+def words(u: np.ndarray, offs: np.ndarray, count: int) -> np.ndarray:
+    """(n, count) big-endian uint32 words from each (unaligned) offset into `u`, in one gather."""
+    rows = sliding_window_view(u, 4 * count)[np.minimum(offs, len(u) - 4 * count)]
+    return rows.view(">u4")
 
 
 def take_rows(n: int, cols: dict[str, Any], keep: np.ndarray) -> tuple[int, dict[str, Any]]:

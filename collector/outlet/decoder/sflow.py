@@ -23,6 +23,7 @@ from collector.outlet.decoder.headers import (
     be32_reader,
     parse_headers,
     take_rows,
+    words,
 )
 
 _II = struct.Struct("!II")
@@ -114,7 +115,8 @@ class SflowDecoder:
             if not act.size:
                 break
             p, e = pos[act], end[act]
-            fmt, slen = be32(p), be32(p + 4).astype(np.int64)
+            pair = words(u, p, 2)
+            fmt, slen = pair[:, 0], pair[:, 1].astype(np.int64)
             nxt = p + 8 + slen
             ok = (p + 8 <= e) & (nxt <= e)
             truncated[act[~ok]] += 1
@@ -144,7 +146,8 @@ class SflowDecoder:
             if not ract.size:
                 break
             rp, se = rpos[ract], send[ract]
-            rfmt, rlen = be32(rp), be32(rp + 4).astype(np.int64)
+            pair = words(u, rp, 2)
+            rfmt, rlen = pair[:, 0], pair[:, 1].astype(np.int64)
             rd = rp + 8
             rn = rd + rlen
             ok = (rp + 8 <= se) & (rn <= se)
@@ -275,12 +278,14 @@ class SflowDecoder:
             self.c.flows(self.dg_exporter[i], SFLOW_VERSION, int(counts[i]))
 
         cols: dict[str, Any] = {}
-        cols["SamplingRate"] = np.where(expanded, be32(q + 12), be32(q + 8)).astype(np.uint64)
-        inp, out = be32(q + 20), be32(q + 24)
-        in_fmt = np.where(expanded, be32(q + 24), inp >> 30)
-        in_val = np.where(expanded, be32(q + 28), inp & LOCAL)
-        out_fmt = np.where(expanded, be32(q + 32), out >> 30)
-        out_val = np.where(expanded, be32(q + 36), out & LOCAL)
+        # the sample header's first 10 words, gathered once: fields are columns of it
+        head = words(u, q, 10)
+        cols["SamplingRate"] = np.where(expanded, head[:, 3], head[:, 2]).astype(np.uint64)
+        inp, out = head[:, 5], head[:, 6]
+        in_fmt = np.where(expanded, head[:, 6], inp >> 30)
+        in_val = np.where(expanded, head[:, 7], inp & LOCAL)
+        out_fmt = np.where(expanded, head[:, 8], out >> 30)
+        out_val = np.where(expanded, head[:, 9], out & LOCAL)
         cols["InIf"] = np.where((in_fmt == 0) & (in_val != LOCAL), in_val, 0)
         cols["OutIf"] = np.where((out_fmt == 0) & (out_val != LOCAL), out_val, 0)
         discard = out_fmt == 1
@@ -311,7 +316,8 @@ class SflowDecoder:
             has_sw &= decap == DECAP_NONE
         if has_sw.any():
             swo = np.where(has_sw, sw, nowhere)
-            vin, vout = be32(swo), be32(swo + 8)
+            switch = words(u, swo, 3)
+            vin, vout = switch[:, 0], switch[:, 2]
             vin, vout = np.where(vin > 4095, 0, vin), np.where(vout > 4095, 0, vout)
             # the switch's VLANs where it gives one, else the tag of the sampled header
             src = cols["SrcVlan"]
