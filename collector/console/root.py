@@ -537,8 +537,16 @@ class Console:
             app.mount("/assets", StaticFiles(directory=STATIC / "assets"), name="assets")
         return app
 
-    def serve(self, stop_check: Callable[[], bool] | None = None) -> None:
-        """Run the HTTP server until SIGTERM/SIGINT (uvicorn handles both)."""
+    def serve(self) -> None:
+        """Run the HTTP server until SIGTERM/SIGINT, then return (the caller exits 0).
+
+        uvicorn re-raises the signal it caught after shutting down (the process would
+        die of it), so the console handles the signals itself and asks uvicorn to stop.
+        """
+        import asyncio
+        import contextlib
+        import signal
+
         import uvicorn
 
         from collector.config.model import parse_hostport
@@ -547,8 +555,15 @@ class Console:
         server = uvicorn.Server(
             uvicorn.Config(self.app, host=host or "127.0.0.1", port=port, log_level="warning")
         )
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+
+        def stop(signum: int, frame: object) -> None:
+            server.should_exit = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         log.info("console on http://%s:%d/", host or "127.0.0.1", port)
-        server.run()
+        asyncio.run(server.serve())
 
 
 def _go(seconds: int) -> str:
