@@ -46,6 +46,7 @@ bench: deps
 	@$(PY) -m bench.decode
 	@$(PY) -m bench.outlet
 	@$(PY) -m bench.enrich
+	@$(PY) -m bench.console
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache collector/console/static $(UI)/node_modules

@@ -46,6 +46,27 @@ export async function visualize(root) {
   const table = el("table", { id: "series", class: "series" });
   const sql = el("pre", { id: "sql" });
   const saveName = el("input", { id: "view-name", placeholder: "name of this view" });
+  // Saved filters: pick one to load it into the editor, or save the editor's text.
+  const savedFilters = el("select", { id: "saved-filters", title: "saved filters", onchange: (ev) => {
+    const text = ev.target.value;
+    if (text === "\u0000save") {
+      const name = window.prompt("name of this filter");
+      const current = editor.state.doc.toString();
+      if (name && current) api("saved/filters", { name, filter: current }).then(loadFilters);
+      ev.target.value = "";
+      return;
+    }
+    if (text) {
+      editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: text } });
+      go({ filter: text });
+    }
+  } });
+  const loadFilters = () => api("saved/filters").then((list) => savedFilters.replaceChildren(
+    el("option", { value: "" }, "saved filters…"),
+    list.map((f) => el("option", { value: f.filter, title: f.filter }, f.name)),
+    el("option", { value: "\u0000save" }, "+ save this filter"),
+  ));
+  loadFilters();
   const saved = el("span", { id: "saved", class: "muted" });
   const controls = el("section", { class: "controls" },
     timeRange(state, go),
@@ -58,7 +79,7 @@ export async function visualize(root) {
       el("label", {}, el("input", { id: "bidirectional", type: "checkbox", checked: state.bidirectional === "1", onchange: (ev) => go({ bidirectional: ev.target.checked ? "1" : "" }) }), " bidirectional"),
       el("label", {}, "compare ", select("previous", state.previous, [["none", "—"], ["day", "day before"], ["week", "week before"]], (v) => go({ previous: v }))),
     ),
-    el("div", { class: "row" }, filterBox, el("button", { id: "apply", class: "primary", onclick: () => go({ filter: editor.state.doc.toString() }) }, "Apply")),
+    el("div", { class: "row" }, filterBox, el("button", { id: "apply", class: "primary", onclick: () => go({ filter: editor.state.doc.toString() }) }, "Apply"), savedFilters),
     errorBox,
   );
   root.replaceChildren(
