@@ -4,9 +4,9 @@ API for the outlet (one client per outlet process, used from one thread)::
 
     from enrich.client import MetadataClient, CLIENT_METRICS
     stats = Stats(CLIENT_METRICS)             # or a Stats over a MetricSet that includes it
-    client = MetadataClient(config.enrich, config.redis, stats)
+    client = MetadataClient(config.outlet.enrichment, config.redis, stats)
     md = client.lookup(exporter, ifindex)     # exporter: "192.0.2.1", or 16 bytes (envelope)
-    if md is None:                            # missing and `enrich.missing: reject`
+    if md is None:                            # missing and `outlet.enrichment.missing: reject`
         drop the flow
     else:                                     # md.exporter.name/group/role/site/region/tenant,
         ...                                   # md.interface.name/description/speed (Mbit/s)/
@@ -15,6 +15,10 @@ API for the outlet (one client per outlet process, used from one thread)::
     client.close()
 
     client.prefetch(exporter, ifindexes)      # optional: queue one poll for many ifIndexes
+
+Settings (`local-cache-ttl`, `query-timeout`, ...) are the `outlet.enrichment` section
+(`collector.config.shared.EnrichmentClientConfig`); refresh tasks go to its `queue`, which must
+be the workers' `enrich.queue`.
 
 - A hit in the in-process cache (entries live `local-cache-ttl`) costs a dict lookup.
 - Otherwise one Redis round trip reads the exporter and interface records (and records the
@@ -42,10 +46,10 @@ from dataclasses import dataclass, field
 import redis
 from celery import Celery
 
-from collector.config.shared import RedisConfig
+from collector.config.shared import EnrichmentClientConfig, RedisConfig
+from collector.config.types import normalize_address
 from collector.metrics.stats import Stats
 from enrich.cache import Exporter, Interface, MetadataCache
-from enrich.config import EnrichConfig, normalize_address
 from enrich.metrics import CLIENT_METRICS
 
 __all__ = ["CLIENT_METRICS", "Metadata", "MetadataClient"]
@@ -67,7 +71,7 @@ class Metadata:
 class MetadataClient:
     def __init__(
         self,
-        config: EnrichConfig,
+        config: EnrichmentClientConfig,
         redis_config: RedisConfig,
         stats: Stats,
         *,
@@ -77,8 +81,9 @@ class MetadataClient:
         self.config = config
         self.stats = stats
         self.clock = clock
+        url = redis_config.url.get_secret_value()
         self.redis = redis_client or redis.Redis.from_url(
-            redis_config.url, socket_timeout=5, socket_connect_timeout=2
+            url, socket_timeout=5, socket_connect_timeout=2
         )
         self.cache = MetadataCache(self.redis)
         self.grace_until = clock() + config.initial_delay
@@ -88,7 +93,7 @@ class MetadataClient:
         self.local_hits = 0
         self._celery = Celery("flowweir-enrich-client")
         self._celery.conf.update(
-            broker_url=redis_config.url,
+            broker_url=url,
             task_default_queue=config.queue,
             broker_connection_timeout=2,
             broker_transport_options={"max_retries": 1},

@@ -1,6 +1,6 @@
 """The work of a refresh task: poll the providers for one exporter and write the cache.
 
-One `Enricher` per worker process (built lazily after the fork), holding the providers, the
+One `Refresher` per worker process (built lazily after the fork), holding the providers, the
 Redis cache, the shared breaker and the process's metric values.
 """
 
@@ -16,10 +16,11 @@ from enum import StrEnum
 
 import redis
 
+from collector.config.types import normalize_address
 from collector.metrics.stats import Stats
 from enrich.breaker import Breaker
 from enrich.cache import Answer, MetadataCache, key
-from enrich.config import EnrichConfig, normalize_address
+from enrich.config import EnrichConfig
 from enrich.metrics import WORKER_METRICS
 from enrich.providers import NotReady, Provider, ProviderError
 
@@ -59,7 +60,7 @@ def build_providers(config: EnrichConfig, cache: MetadataCache, stats: Stats) ->
     return providers
 
 
-class Enricher:
+class Refresher:
     def __init__(
         self,
         config: EnrichConfig,

@@ -22,15 +22,14 @@ import redis
 import yaml
 
 from collector.config.root import parse_config
-from collector.config.shared import RedisConfig
+from collector.config.shared import EnrichmentClientConfig, RedisConfig
 from collector.devservices.base import Service, wait_for
 from collector.devservices.redis import RedisServer
 from collector.devservices.snmp import SnmpSim
 from collector.metrics.stats import Stats
 from enrich.cache import Answer, Exporter, Interface, MetadataCache
 from enrich.client import CLIENT_METRICS, MetadataClient
-from enrich.config import EnrichConfig
-from enrich.refresh import Enricher
+from enrich.refresh import Refresher
 
 ROOT = Path(__file__).resolve().parents[2]
 IFINDEXES = 10  # interfaces asked per exporter in the refresh benchmarks
@@ -52,7 +51,7 @@ def bench_lookups(url: str, n_local: int, n_redis: int) -> None:
         cache.store(e, ans)
     keys = [(e, i) for e in exporters for i in range(1, 101)]
 
-    config = EnrichConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 3600})
+    config = EnrichmentClientConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 3600})
     client = MetadataClient(config, RedisConfig(url=url), Stats(CLIENT_METRICS))
     for e, i in keys:
         client.lookup(e, i)  # warm the in-process cache
@@ -70,7 +69,7 @@ def bench_lookups(url: str, n_local: int, n_redis: int) -> None:
         f"lookups, in-process cache   {rate(n_local, local)}   reference dict.get {rate(n_local, ref)}"
     )
 
-    config = EnrichConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 0})
+    config = EnrichmentClientConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 0})
     client = MetadataClient(config, RedisConfig(url=url), Stats(CLIENT_METRICS))
     t0 = time.perf_counter()
     for k in range(n_redis):
@@ -127,13 +126,13 @@ def bench_refresh(url: str, sim: SnmpSim, n: int) -> None:
     provider.close()
 
     r.flushdb()
-    enricher = Enricher(config.enrich, r)
+    refresher = Refresher(config.enrich, r)
     t0 = time.perf_counter()
     for e in exporters:
         cache.want_many(e, wanted, 30)
-        enricher.refresh(e)
+        refresher.refresh(e)
     inproc = time.perf_counter() - t0
-    enricher.close()
+    refresher.close()
     assert cache.dump(exporters[-1])["interfaces"][1]["name"] == "et-0/0/0"
     print(
         f"refreshes, task body (1 proc) {rate(n, inproc)}   reference pysnmp GET {rate(n, ref)}"

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     import socket
 
-    from collector.config.model import parse_hostport
+    from collector.config.types import parse_hostport
 
     host, port = parse_hostport(config.console.http.listen, 8085)
     try:  # uvicorn logs a traceback for a port in use: check first, say it in one line

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from collector.config.model import ConfigModel
 from collector.config.shared import HTTPConfig
@@ -68,6 +68,6 @@ class AuthConfig(ConfigModel):
 class ConsoleConfig(ConfigModel):
     http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8085"))
     clickhouse_username: str = "flowweir_console"
-    clickhouse_password: str = ""
+    clickhouse_password: SecretStr = SecretStr("")  # never shown (dump, logs)
     state_file: str = "/var/lib/flowweir/console.sqlite"
     auth: AuthConfig = Field(default_factory=AuthConfig)

@@ -121,7 +121,10 @@ class Console:
     def _driver(self) -> Executor:
         ch, c = self.config.clickhouse, self.config.console
         return DriverExecutor(
-            ch.servers[0], c.clickhouse_username, c.clickhouse_password, ch.timeout
+            ch.servers[0],
+            c.clickhouse_username,
+            c.clickhouse_password.get_secret_value(),
+            ch.timeout,
         )
 
     @property
@@ -549,7 +552,7 @@ class Console:
 
         import uvicorn
 
-        from collector.config.model import parse_hostport
+        from collector.config.types import parse_hostport
 
         host, port = parse_hostport(self.config.console.http.listen, 8085)
         server = uvicorn.Server(

@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from collector.config.model import parse_hostport
+from collector.config.types import parse_hostport
 
 log = logging.getLogger(__name__)
 

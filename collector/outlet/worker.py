@@ -53,7 +53,7 @@ class OutletWorker:
         self.stats = Stats(OUTLET_METRICS)
         self.stopping = False
         store: Any = (
-            RedisTemplateStore.from_url(self.config.redis.url)
+            RedisTemplateStore.from_url(self.config.redis.url.get_secret_value())
             if self.out.template_store == "redis"
             else MemoryTemplateStore()
         )
@@ -62,7 +62,7 @@ class OutletWorker:
         if self.out.metadata == "enrich":
             from enrich.client import MetadataClient
 
-            self.metadata = MetadataClient(self.config.enrich, self.config.redis, self.stats)
+            self.metadata = MetadataClient(self.out.enrichment, self.config.redis, self.stats)
         self.enricher = Enricher(self.out, self.stats, self.metadata)
         self.writer = ClickHouseWriter(
             self.config.clickhouse, self.stats, self.out.insert_backoff_max

@@ -18,8 +18,9 @@ from typing import Any
 import grpc
 from pygnmi.client import gNMIclient, gNMIException
 
+from collector.config.types import SubnetMap
 from enrich.cache import Answer, Exporter, Interface, MetadataCache
-from enrich.config import GNMIConfig, SubnetMap
+from enrich.config import GNMIConfig
 from enrich.providers import ProviderError
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class GNMIProvider:
         return gNMIclient(
             target=(host, port),
             username=self.config.username,
-            password=self.config.password,
+            password=self.config.password.get_secret_value(),
             insecure=self.config.insecure,
             gnmi_timeout=self.config.timeout,
             **kwargs,

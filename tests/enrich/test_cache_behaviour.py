@@ -17,9 +17,6 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": 0,
-            "query-timeout": "150ms",
-            "local-cache-ttl": "200ms",
             "cache-refresh": "300ms",
             "cache-duration": "1m",
             "cache-check-interval": "200ms",
@@ -30,7 +27,8 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
                 "ports": {"192.0.2.66": dead.port},
                 "agents": {"192.0.2.66": "127.0.0.1"},
             },
-        }
+        },
+        client={"initial-delay": 0, "query-timeout": "150ms", "local-cache-ttl": "200ms"},
     )
     d.worker()
     d.beat()
@@ -67,10 +65,9 @@ def test_grace_period_waits_for_a_late_worker(deploy, snmpd):
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": "30s",
-            "query-timeout": "50ms",
             "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": snmpd.port}},
-        }
+        },
+        client={"initial-delay": "30s", "query-timeout": "50ms"},
     )
     client, stats = d.client()  # the outlet starts first, no worker yet, cache cold
     results: dict[int, object] = {}
@@ -99,14 +96,12 @@ def test_changed_description_refreshes_and_unread_exporter_is_evicted(deploy):
         d = deploy(
             {
                 "providers": ["snmp"],
-                "initial-delay": 0,
-                "query-timeout": "5s",
                 "cache-refresh": "1s",
                 "cache-duration": "4s",
                 "cache-check-interval": "300ms",
-                "local-cache-ttl": "200ms",
                 "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": agent.port}},
-            }
+            },
+            client={"initial-delay": 0, "query-timeout": "5s", "local-cache-ttl": "200ms"},
         )
         d.worker()
         d.beat()

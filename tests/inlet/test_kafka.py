@@ -118,7 +118,7 @@ def test_receive_buffer_capped_without_cap_net_admin_warns(inlet_factory):
 
 
 def test_a_dead_worker_is_replaced_and_its_share_keeps_flowing(inlet_factory, kafka_broker):
-    from bench.procstat import worker_pids
+    from collector.devservices.procstat import worker_pids
 
     inlet = inlet_factory(workers=2)
     workers = worker_pids(inlet.proc.pid)

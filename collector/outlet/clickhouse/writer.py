@@ -20,8 +20,8 @@ from clickhouse_driver.protocol import ClientPacketTypes
 from clickhouse_driver.varint import write_varint
 from clickhouse_driver.writer import write_binary_str
 
-from collector.config.model import parse_hostport
 from collector.config.shared import ClickHouseConfig
+from collector.config.types import parse_hostport
 from collector.metrics.stats import MetricDef, MetricSet, Stats
 from collector.outlet.clickhouse.native import encode_block
 from collector.outlet.core.strings import ColumnData
@@ -61,7 +61,7 @@ class ClickHouseWriter:
             host=host,
             port=port,
             user=self.config.username,
-            password=self.config.password,
+            password=self.config.password.get_secret_value(),
             database=self.config.database,
             connect_timeout=self.config.timeout,
             send_receive_timeout=max(self.config.timeout, 30),

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from collector.config.types import EXPORTER_ATTRIBUTES, INTERFACE_STRING_ATTRIBUTES, SubnetMap
 from collector.metrics.stats import MetricDef, MetricSet, Stats
 from collector.outlet.config import OutletConfig
 from collector.outlet.core.classify import (
@@ -26,7 +27,6 @@ from collector.outlet.core.networks import NetworkLookup
 from collector.outlet.core.strings import ColumnData, Strings, fold
 from collector.outlet.decoder.batch import FlowBatch
 from collector.schema.columns import COLUMNS, ENRICH_COLUMNS
-from enrich.config import SubnetMap
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,13 @@ CORE_METRICS = MetricSet(
     MetricDef(
         P + "flows_rejected",
         "Flows dropped, by reason: no_sampling_rate (fix the exporter or set default-sampling-rate), "
-        "classifier (a reject rule), metadata (missing with enrich.missing: reject).",
+        "classifier (a reject rule), metadata (missing with outlet.enrichment.missing: reject).",
         "counter",
         ("exporter", "reason"),
     ),
 )
 
 _BOUNDARY = {"": 0, "undefined": 0, "external": 1, "internal": 2}
-_EXPORTER_ATTRS = ("name", "group", "role", "site", "region", "tenant")
-_IF_ATTRS = ("name", "description", "connectivity", "provider")
 
 
 @dataclass
@@ -57,7 +55,7 @@ class InterfaceInfo:
     speed: int = 0
     boundary: int = 0
     rejected: bool = False  # by a classifier
-    missing: bool = False  # no metadata and enrich.missing: reject
+    missing: bool = False  # no metadata and outlet.enrichment.missing: reject
 
 
 class Enricher:
@@ -83,20 +81,12 @@ class Enricher:
         The exporter record comes with any of its interfaces' answers: `ifindex` is one
         the batch uses, so the interface lookup that follows is served from the local cache.
         """
-        attrs = dict.fromkeys(_EXPORTER_ATTRS, "")
+        attrs: dict[str, str] = dict.fromkeys(EXPORTER_ATTRIBUTES, "")
         if self.metadata is not None:
             md = self.metadata.lookup(address, ifindex)
             # The exporter record stands even when that ifIndex is unknown (found=False).
             if md is not None:
-                e = md.exporter
-                attrs.update(
-                    name=e.name,
-                    group=e.group,
-                    role=e.role,
-                    site=e.site,
-                    region=e.region,
-                    tenant=e.tenant,
-                )
+                attrs.update({a: getattr(md.exporter, a) for a in EXPORTER_ATTRIBUTES})
         rejected = False
         if self.exporter_rules:
             c = self.exporter_rules.classify(address, attrs["name"] or address)
@@ -105,7 +95,7 @@ class Enricher:
                     attrs[k] = v
             rejected = c.rejected
         return (
-            [attrs[a] for a in _EXPORTER_ATTRS],
+            [attrs[a] for a in EXPORTER_ATTRIBUTES],
             self.override.lookup(address) or 0,
             self.default.lookup(address) or 0,
             rejected,
@@ -172,7 +162,7 @@ class Enricher:
             cols["InIf"][first] != 0, cols["InIf"][first], cols["OutIf"][first]
         ).tolist()
         exp_rows = [self._exporter_fields(a, i) for a, i in zip(exporters, probe, strict=True)]
-        for j, attr in enumerate(_EXPORTER_ATTRS):
+        for j, attr in enumerate(EXPORTER_ATTRIBUTES):
             cols[f"Exporter{attr.capitalize()}"] = Strings.from_keys(
                 [r[0][j] for r in exp_rows], exp_inv
             )
@@ -206,9 +196,9 @@ class Enricher:
                 self._interface(exporters[e], names_u[e] or exporters[e], i, v)
                 for e, i, v in zip(u_exp.tolist(), u_if.tolist(), u_vlan.tolist(), strict=True)
             ]
-            for attr in _IF_ATTRS:
-                cols[f"{side}If{attr.capitalize()}"] = Strings.from_keys(
-                    [getattr(x, attr) for x in infos], inv
+            for if_attr in INTERFACE_STRING_ATTRIBUTES:
+                cols[f"{side}If{if_attr.capitalize()}"] = Strings.from_keys(
+                    [getattr(x, if_attr) for x in infos], inv
                 )
             cols[f"{side}IfSpeed"] = np.array([x.speed for x in infos], dtype=np.uint32)[inv]
             cols[f"{side}IfBoundary"] = np.array([x.boundary for x in infos], dtype=np.uint8)[inv]
