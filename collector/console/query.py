@@ -245,8 +245,13 @@ class QueryBuilder:
         source = self._source(table.name)
         where = self._where(start, end, flt)
         dims = self._dimension_sql(req, False)
-        top = self._top(req.model_copy(update={"limit_type": "avg"}), source, where, dims, 0)
-        selected = self._with_other(dims, top)
+        # Top-N of each dimension on its own (not of the combinations): with three dimensions
+        # the combinations are many, and a top-N of them would leave most traffic in `Other`.
+        ranked = req.model_copy(update={"limit_type": "avg"})
+        selected = [
+            f"if({d} IN ({self._top(ranked, source, where, [d], 0)}), {d}, 'Other') AS d{i}"
+            for i, d in enumerate(dims)
+        ]
         group = ", ".join(f"d{i}" for i in range(len(dims)))
         sql = (
             f"SELECT {', '.join(selected)}, {measure(req.unit)} / {end - start} AS v "

@@ -188,7 +188,7 @@ class Console:
                     dimensions=[], values=[0.0] * npoints, stats=series_stats([], plan.interval)
                 )
             )
-            previous.dimensions = [f"{req.previous_period} before"]
+            previous.dimensions = [f"total, {req.previous_period} before"]
         return api.LineGraph(
             unit=req.unit,
             interval=plan.interval,

@@ -70,9 +70,9 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, full_page: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def drawn(page: Any) -> None:
@@ -212,3 +212,60 @@ def test_home_and_exporters_pages(page: Any, console_url: str) -> None:
     drawn(page)
     assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
     shot(page, "visualize-dark")
+
+
+@pytest.fixture(scope="module")
+def demo_url(clickhouse_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A console over what the demo backfills (a daily pattern), for the README's pictures."""
+    import uvicorn
+
+    from collector.console.demo import backfill_sql
+    from collector.schema.ddl import SchemaSettings
+    from collector.schema.executor import DriverExecutor
+    from collector.schema.migrate import Migrator
+
+    db = "console_demo"
+    executor = DriverExecutor(clickhouse_server.address)
+    Migrator(
+        executor,
+        SchemaSettings(database=db),
+        dictionaries_path=str(clickhouse_server.dir / "dictionaries"),
+    ).migrate()
+    executor.query(backfill_sql(db, NOW - 2 * DAY, NOW, 200_000))
+    backend = Backend("legacy", executor, db, None)
+    console = make_console(backend, clickhouse_server.address)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(console.app, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 20, "console server")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_readme_screenshots_over_demo_data(page: Any, demo_url: str) -> None:
+    views = {
+        "demo-visualize": {
+            **RANGE,
+            "dimensions": "InIfProvider,Proto",
+            "filter": "InIfBoundary = external",
+            "bidirectional": "1",
+        },
+        "demo-sankey": {**RANGE, "graph": "sankey", "dimensions": "SrcAS,ExporterName,InIfName"},
+        "demo-lines": {**RANGE, "graph": "lines", "dimensions": "SrcNetCountry", "previous": "day"},
+    }
+    for name, state in views.items():
+        page.goto(f"{demo_url}/visualize?{urlencode(state)}")
+        drawn(page)
+        assert chart_series(page), name
+        shot(page, name, full_page=False)
+    page.goto(demo_url + "/exporters")
+    page.wait_for_selector(".exporter")
+    assert page.locator(".exporter").count() == 3
+    shot(page, "demo-exporters", full_page=False)
+    page.goto(demo_url + "/")
+    page.wait_for_selector(".top .bar")
+    shot(page, "demo-home", full_page=False)
