@@ -30,8 +30,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from collector.config.root import Config
 from collector.console import metrics as m
 from collector.console import models as api
+from collector.console.asnames import ASNames
 from collector.console.auth import Authenticator, AuthError, Identity
-from collector.console.dimensions import DIMENSIONS, FILTER_COLUMNS
+from collector.console.dimensions import DIMENSIONS, FILTER_COLUMNS, reverse_name
 from collector.console.filter import (
     OPERATORS,
     FilterError,
@@ -113,6 +114,8 @@ class Console:
         self.auth = Authenticator(config.console.auth)
         self.tables = tables_from(config)
         self._dialect = dialect
+        self.as_names = ASNames(config.outlet.geoip.asn_database)
+        self.as_names.start()
         self.aggregator = Aggregator(m.METRICS)
         self.aggregator.attach("console", stats)
         self.registry = make_registry(self.aggregator)
@@ -155,12 +158,14 @@ class Console:
         npoints = (plan.end - plan.start) // plan.interval
         times = [plan.start + i * plan.interval for i in range(npoints)]
 
-        def run(statement: Any, shift: int = 0) -> list[api.Series]:
+        def run(statement: Any, shift: int = 0, reverse: bool = False) -> list[api.Series]:
             rows = self.runner.query(statement.sql, plan.table.name)
             index = {t: i for i, t in enumerate(times)}
+            names = [reverse_name(d) if reverse else d for d in req.dimensions]
             by_key: dict[tuple[str, ...], list[float]] = {}
             for row in rows:
-                key = tuple(str(v) for v in row[1 : 1 + statement.dimensions])
+                raw = [str(v) for v in row[1 : 1 + statement.dimensions]]
+                key = tuple(self.as_names.labels(names[: len(raw)], raw))
                 values = by_key.setdefault(key, [0.0] * npoints)
                 i = index.get(int(row[0]) + shift)
                 if i is not None:
@@ -176,7 +181,7 @@ class Console:
         reverse = None
         if plan.reverse is not None:
             sql.append(plan.reverse.sql)
-            reverse = run(plan.reverse)
+            reverse = run(plan.reverse, reverse=True)
         previous = None
         if plan.previous is not None:
             sql.append(plan.previous.sql)
@@ -207,7 +212,9 @@ class Console:
         links: dict[tuple[str, str], float] = {}
         out_rows = []
         for row in rows:
-            values = [str(v) for v in row[: statement.dimensions]]
+            values = self.as_names.labels(
+                req.dimensions, [str(v) for v in row[: statement.dimensions]]
+            )
             rate = float(row[-1])
             named = [f"{d}: {v}" for d, v in zip(req.dimensions, values, strict=True)]
             for n in named:
@@ -301,7 +308,10 @@ class Console:
         return api.TopWidget(
             what=what,
             top=[
-                api.TopItem(name=str(r[0]), percent=100 * float(r[1]) / total if total else 0)
+                api.TopItem(
+                    name=self.as_names.labels([what], [str(r[0])])[0],
+                    percent=100 * float(r[1]) / total if total else 0,
+                )
                 for r in rows
             ],
             sql=sql,

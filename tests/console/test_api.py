@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from collector.console.asnames import ASNames
 from collector.console.dimensions import PROTOCOL_NAMES
-from tests.console.conftest import DAY, FLOWS, NOW, ConsoleUnderTest, basic
+from tests.console.conftest import DAY, FLOWS, NOW, ConsoleUnderTest, basic, make_console
 
 
 def iso(t: int) -> str:
@@ -270,3 +272,29 @@ def test_openapi_document(cut: ConsoleUnderTest) -> None:
     doc = cut.client.get("/api/v0/console/openapi.json").json()
     assert "/api/v0/console/graph/line" in doc["paths"]
     assert "GraphRequest" in doc["components"]["schemas"]
+
+
+def test_as_numbers_carry_their_names(legacy_flows, clickhouse_server) -> None:  # type: ignore[no-untyped-def]
+    """Names from the outlet's ASN database (MaxMind's GeoLite2-ASN test file)."""
+    from fastapi.testclient import TestClient
+
+    database = (
+        Path(__file__).resolve().parents[2] / "../shared/testdata/geoip/GeoLite2-ASN-Test.mmdb"
+    )
+    console = make_console(legacy_flows, clickhouse_server.address)
+    console.config.outlet.geoip.asn_database = str(database)
+    console.as_names = ASNames(str(database))
+    console.as_names.load()
+    with TestClient(console.app) as client:
+        client.headers.update(basic())
+        body = client.post(
+            "/api/v0/console/graph/line",
+            json={"start": iso(NOW - DAY), "end": iso(NOW), "points": 4, "dimensions": ["SrcAS"]},
+        ).json()
+        sankey = client.post(
+            "/api/v0/console/graph/sankey",
+            json={"start": iso(NOW - DAY), "end": iso(NOW), "dimensions": ["SrcAS", "DstAS"]},
+        ).json()
+    labels = {s["dimensions"][0] for s in body["series"]}
+    assert "AS15169 Google Inc." in labels and "AS64500" in labels  # a private AS has no name
+    assert "SrcAS: AS15169 Google Inc." in sankey["nodes"]
