@@ -12,6 +12,7 @@ console:
   clickhouse-username: flowweir_console
   clickhouse-password: ""
   state-file: /var/lib/flowweir/console.sqlite   # saved views and filters
+  outlet-endpoints: []               # outlets' host:port (templates, decoder errors); []: outlet.http.listen
   auth:
     mode: users                      # or `proxy` (a trusted reverse proxy authenticates)
     users:                           # `flowweir console hash-password` prints a hash
@@ -71,3 +72,6 @@ class ConsoleConfig(ConfigModel):
     clickhouse_password: SecretStr = SecretStr("")  # never shown (dump, logs)
     state_file: str = "/var/lib/flowweir/console.sqlite"
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    # Outlets' operations endpoints (host:port), read for templates and decoder errors per
+    # exporter; empty: `outlet.http.listen` of this file.
+    outlet_endpoints: list[str] = Field(default_factory=list)

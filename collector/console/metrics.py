@@ -14,6 +14,7 @@ QUERY_SECONDS = P + "clickhouse_query_seconds"
 QUERY_ERRORS = P + "clickhouse_query_errors"
 AUTH_REFUSED = P + "auth_refused"
 FILTER_ERRORS = P + "filter_errors"
+OUTLET_ERRORS = P + "outlets_scrape_errors"
 
 METRICS = MetricSet(
     MetricDef(
@@ -34,6 +35,7 @@ METRICS = MetricSet(
         AUTH_REFUSED, "Requests refused for want of valid credentials.", "counter", ("mode",)
     ),
     MetricDef(FILTER_ERRORS, "Filters refused (syntax or value errors).", "counter"),
+    MetricDef(OUTLET_ERRORS, "Outlet endpoints that did not answer the exporters page.", "counter"),
 )
 
 

@@ -214,11 +214,23 @@ class Exporter(BaseModel):
     sampling_rates: list[int]
     flows_per_second: float = Field(description="flow records/s over the last 5 minutes")
     last_flow: dt.datetime | None
+    templates: int | None = Field(
+        None, description="templates the outlets know (None: no outlet answered)"
+    )
+    versions: list[str] = Field(
+        default_factory=list, description="NetFlow/IPFIX/sFlow versions seen"
+    )
+    decoder_errors: dict[str, int] = Field(
+        default_factory=dict, description="by kind, since the outlets started"
+    )
     interfaces: list[Interface]
 
 
 class Exporters(BaseModel):
     exporters: list[Exporter]
+    outlet_problems: list[str] = Field(
+        default_factory=list, description="outlets that did not answer"
+    )
     sql: list[str]
 
 

@@ -39,6 +39,7 @@ from collector.console.filter import (
     completion_context,
     parse_filter,
 )
+from collector.console.outlets import read_outlets
 from collector.console.query import ROLLUP_COLUMNS, QueryBuilder, Resolution, Tables
 from collector.console.runner import QueryError, QueryRunner
 from collector.console.store import StateStore
@@ -324,6 +325,10 @@ class Console:
             for r in self.runner.query(traffic_sql)
         }
         flows = {str(r[0]): r for r in self.runner.query(flows_sql, "flows")}
+        c = self.config
+        outlets = read_outlets(c.console.outlet_endpoints or [c.outlet.http.listen])
+        if outlets.problems:
+            self.stats.inc(m.OUTLET_ERRORS, (), len(outlets.problems))
         exporters: dict[str, api.Exporter] = {}
         for r in self.runner.query(interfaces_sql, "exporters"):
             address = str(r[0]).removeprefix("::ffff:")
@@ -343,6 +348,11 @@ class Console:
                     last_flow=dt.datetime.fromtimestamp(int(f[3]), dt.UTC) if f else None,
                     interfaces=[],
                 )
+                decoding = outlets.exporters.get(address)
+                if decoding is not None:
+                    exp.templates = decoding.templates
+                    exp.versions = sorted(decoding.versions)
+                    exp.decoder_errors = decoding.errors
                 exporters[str(r[0])] = exp
             in_bps, out_bps = traffic.get((str(r[0]), int(r[7])), (0.0, 0.0))
             exp.interfaces.append(
@@ -360,6 +370,7 @@ class Console:
             )
         return api.Exporters(
             exporters=sorted(exporters.values(), key=lambda e: (e.name, e.address)),
+            outlet_problems=outlets.problems,
             sql=[interfaces_sql, flows_sql, traffic_sql],
         )
 

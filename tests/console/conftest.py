@@ -118,6 +118,7 @@ def console_config(database: str, server: str = "127.0.0.1:9000", **console: Any
             ]
         },
         "state-file": ":memory:",
+        "outlet-endpoints": ["127.0.0.1:1"],  # none (not whatever runs on 8081 here)
         **console,
     }
     return parse_config(

@@ -215,7 +215,31 @@ def test_completion(cut: ConsoleUnderTest) -> None:
 
 
 def test_exporters_and_widgets(cut: ConsoleUnderTest) -> None:
-    body = cut.client.get("/api/v0/console/exporters").json()
+    # The outlets' decoder state, published as an outlet does (its metrics, its endpoint).
+    from collector.httpapi.server import OperationsServer
+    from collector.metrics.aggregate import Aggregator, make_registry
+    from collector.metrics.stats import Stats
+    from collector.outlet.decoder import metrics as dm
+
+    stats = Stats(dm.METRICS)
+    stats.set(dm.TEMPLATES, ("192.0.2.1",), 3)
+    stats.inc(dm.DATAGRAMS, ("192.0.2.1", "9"), 10)
+    stats.inc(dm.ERRORS, ("192.0.2.1", dm.TEMPLATE_MISSING), 2)
+    aggregator = Aggregator(dm.METRICS)
+    aggregator.attach("outlet", stats)
+    outlet = OperationsServer(
+        "outlet", "127.0.0.1:0", make_registry(aggregator), lambda: (True, {})
+    )
+    outlet.start()
+    cut.console.config.console.outlet_endpoints = [f"127.0.0.1:{outlet.port}", "127.0.0.1:1"]
+    try:
+        body = cut.client.get("/api/v0/console/exporters").json()
+    finally:
+        outlet.stop()
+    assert [p.split(":")[0] for p in body["outlet_problems"]] == ["outlet 127.0.0.1"]
+    assert (body["exporters"][0]["templates"], body["exporters"][0]["versions"]) == (3, ["9"])
+    assert body["exporters"][0]["decoder_errors"] == {"template_missing": 2}
+    assert body["exporters"][1]["templates"] is None
     names = [e["name"] for e in body["exporters"]]
     assert names == ["edge1", "edge2"]
     edge1 = body["exporters"][0]

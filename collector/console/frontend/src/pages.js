@@ -29,13 +29,17 @@ export async function home(root) {
 
 export async function exporters(root) {
   const res = await api("exporters");
+  const decoding = (e) => e.templates === null ? " · decoder state: no outlet answered"
+    : ` · NetFlow/IPFIX/sFlow ${e.versions.join(", ") || "?"} · ${e.templates} templates · decoder errors: ${
+      Object.entries(e.decoder_errors).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`;
   root.replaceChildren(
     el("h2", {}, `${res.exporters.length} exporters`),
+    ...res.outlet_problems.map((p) => el("p", { class: "error" }, p)),
     ...res.exporters.map((e) => el("section", { class: "exporter" },
       el("h3", {}, e.name || e.address, " ", el("span", { class: "muted" }, e.address)),
       el("p", { class: "muted" },
         [["group", e.group], ["role", e.role], ["site", e.site], ["region", e.region], ["tenant", e.tenant]].filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(" · "),
-        ` — sampling ${e.sampling_rates.join(", ") || "?"} · ${e.flows_per_second.toFixed(2)} flows/s · last flow ${e.last_flow ? new Date(e.last_flow).toLocaleString() : "none in 5 min"}`),
+        ` — sampling ${e.sampling_rates.join(", ") || "?"} · ${e.flows_per_second.toFixed(2)} flows/s · last flow ${e.last_flow ? new Date(e.last_flow).toLocaleString() : "none in 5 min"}${decoding(e)}`),
       el("table", { class: "series" },
         el("thead", {}, el("tr", {}, ["ifIndex", "name", "description", "speed", "boundary", "provider", "in", "out"].map((h) => el("th", {}, h)))),
         el("tbody", {}, e.interfaces.map((i) => el("tr", {},
