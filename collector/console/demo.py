@@ -7,17 +7,23 @@
   (traffic peaks in the evening, is lowest at 06:00 UTC). The materialized views
   fill `flows` and the rollups as for real flows. Same SQL on 18.16 and modern servers.
 - `demo_console_section(...)`: a `console` configuration section with one built-in
-  user, to start `flowweir console` beside the demo pipeline
-  (`collector.devservices.daemon.Daemon("console", config)`).
+  user, to start `flowweir console` beside the demo pipeline.
+- `start_demo_console(config, directory)`: both, for `scripts/demo.py`: backfill the past
+  24 hours, start the console as a daemon, return it and the URL to print.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 from collector.console.auth import hash_password
+from collector.devservices.base import free_port
+from collector.devservices.daemon import Daemon
 from collector.schema.columns import COLUMNS, IP
 from collector.schema.ddl import RAW_TABLE, sql_string
+from collector.schema.executor import DriverExecutor
 
 EXPORTERS = ("edge1-par", "edge2-ams", "core1-fra")
 # ifIndex: (name, description, provider, connectivity, boundary, speed Mbit/s)
@@ -118,3 +124,37 @@ def demo_console_section(
         "state-file": state_file,
         "auth": {"users": [{"name": user, "password-hash": hash_password(password)}]},
     }
+
+
+def start_demo_console(
+    config: dict[str, Any],
+    directory: Path,
+    hours: int = 24,
+    rows: int = 500_000,
+    user: str = "demo",
+    password: str = "demo",
+    now: int | None = None,
+) -> tuple[Daemon, str]:
+    """For `make demo`: backfill the past `hours`, start `flowweir console`, return it and its URL.
+
+    `config` is the demo's configuration (its `clickhouse` section names the server and the
+    database the orchestrator already created); the backfill writes as that section's user,
+    the console reads as the devservices' read-only `flowweir_console`. The caller stops the
+    daemon (`daemon.stop()`); sign in as `user`/`password`.
+    """
+    ch = config.get("clickhouse", {})
+    database = ch.get("database", "flowweir")
+    server = ch.get("servers", ["127.0.0.1:9000"])[0]
+    end = int(time.time() if now is None else now) - 60
+    executor = DriverExecutor(server, ch.get("username", "default"), ch.get("password", ""), 300)
+    try:
+        executor.query(backfill_sql(database, end - hours * 3600, end, rows))
+    finally:
+        executor.close()
+    listen = f"127.0.0.1:{free_port()}"
+    console_config = {
+        **{k: v for k, v in config.items() if k in ("clickhouse", "orchestrator", "outlet")},
+        "console": demo_console_section(str(directory / "console.sqlite"), listen, user, password),
+    }
+    daemon = Daemon("console", console_config).start()
+    return daemon, f"http://{listen}/"

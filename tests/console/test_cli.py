@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from collector.console.demo import backfill_sql, demo_console_section
-from collector.devservices.base import free_port
-from collector.devservices.daemon import Daemon
+from collector.console.demo import start_demo_console
 from collector.schema.ddl import SchemaSettings
 from collector.schema.executor import DriverExecutor
 from collector.schema.migrate import Migrator
@@ -41,6 +39,7 @@ def post(url: str, body: dict[str, Any], auth: str = "demo:demo") -> Any:
 
 
 def test_console_daemon_over_a_backfilled_day(clickhouse_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What `make demo` does: the schema, then `start_demo_console` (backfill, daemon, URL)."""
     db = "console_cli"
     executor = DriverExecutor(clickhouse_server.address)
     Migrator(
@@ -49,15 +48,15 @@ def test_console_daemon_over_a_backfilled_day(clickhouse_server, tmp_path: Path)
         dictionaries_path=str(clickhouse_server.dir / "dictionaries"),
     ).migrate()
     now = int(time.time()) // HOUR * HOUR
-    executor.query(backfill_sql(db, now - 24 * HOUR, now, 48_000))
-    assert executor.query(f"SELECT count() FROM {db}.flows")[0][0] == 48_000
-    config = {
-        "clickhouse": {"servers": [clickhouse_server.address], "database": db},
-        "console": demo_console_section(
-            str(tmp_path / "console.sqlite"), f"127.0.0.1:{free_port()}"
-        ),
-    }
-    with Daemon("console", config) as console:
+    demo = {"clickhouse": {"servers": [clickhouse_server.address], "database": db}}
+    console, url = start_demo_console(demo, tmp_path, rows=48_000, now=now + 60)
+    try:
+        assert executor.query(f"SELECT count() FROM {db}.flows")[0][0] == 48_000
+        assert url == f"http://{console.http}/"
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers={"Authorization": "Basic ZGVtbzpkZW1v"})
+        ) as page:
+            assert b"flowweir console" in page.read()
         assert console.health()["ok"]
         graph = post(
             console.url("graph/line"),
@@ -88,6 +87,8 @@ def test_console_daemon_over_a_backfilled_day(clickhouse_server, tmp_path: Path)
             assert check.returncode == 0, check.stdout + check.stderr
         console.signal(signal.SIGTERM)
         assert console.wait() == 0
+    finally:
+        console.stop()
 
 
 def test_config_errors_are_one_line(tmp_path: Path) -> None:
