@@ -22,8 +22,10 @@ from collector.console.auth import hash_password
 from collector.console.metrics import METRICS, LockedStats
 from collector.console.root import Console
 from collector.console.store import StateStore
+from collector.schema.ddl import SchemaSettings
 from collector.schema.dialect import LEGACY, MODERN
 from collector.schema.executor import DriverExecutor
+from collector.schema.migrate import Migrator
 from tests.orchestrator.conftest import Backend, flow, ip
 
 HOUR = 3600
@@ -124,6 +126,17 @@ def console_config(database: str, server: str = "127.0.0.1:9000", **console: Any
     return parse_config(
         {"clickhouse": {"servers": [server], "database": database}, "console": section}
     )
+
+
+def migrated(server: Any, database: str) -> DriverExecutor:
+    """`database` on the 18.16 server with the schema, and an executor (default user) on it."""
+    executor = DriverExecutor(server.address, timeout=300)  # backfills take seconds
+    Migrator(
+        executor,
+        SchemaSettings(database=database),
+        dictionaries_path=str(Path(server.dir) / "dictionaries"),
+    ).migrate()
+    return executor
 
 
 def _filled(backend: Backend) -> Backend:

@@ -18,7 +18,7 @@ import pytest
 
 from collector.console.root import STATIC, Console
 from collector.devservices.base import free_port, wait_for
-from tests.console.conftest import DAY, NOW, PASSWORD, make_console
+from tests.console.conftest import DAY, NOW, PASSWORD, make_console, migrated
 from tests.console.test_api import iso
 from tests.orchestrator.conftest import Backend
 
@@ -28,13 +28,10 @@ SHOTS = Path(__file__).resolve().parents[2] / "bench" / ".work" / "console-scree
 RANGE = {"start": iso(NOW - DAY), "end": iso(NOW)}
 
 
-@pytest.fixture(scope="module")
-def console_url(legacy_flows: Backend, clickhouse_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def serve(console: Console) -> Iterator[str]:
+    """The console's app under uvicorn in a thread, as `flowweir console` runs it."""
     import uvicorn
 
-    if not (STATIC / "index.html").exists():
-        pytest.fail("the web UI is not built: run `make console-ui`")
-    console: Console = make_console(legacy_flows, clickhouse_server.address)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(console.app, host="127.0.0.1", port=port, log_level="warning")
@@ -45,6 +42,13 @@ def console_url(legacy_flows: Backend, clickhouse_server) -> Iterator[str]:  # t
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def console_url(legacy_flows: Backend, clickhouse_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if not (STATIC / "index.html").exists():
+        pytest.fail("the web UI is not built: run `make console-ui`")
+    yield from serve(make_console(legacy_flows, clickhouse_server.address))
 
 
 @pytest.fixture(scope="module")
@@ -217,33 +221,12 @@ def test_home_and_exporters_pages(page: Any, console_url: str) -> None:
 @pytest.fixture(scope="module")
 def demo_url(clickhouse_server) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A console over what the demo backfills (a daily pattern), for the README's pictures."""
-    import uvicorn
-
     from collector.console.demo import backfill_sql
-    from collector.schema.ddl import SchemaSettings
-    from collector.schema.executor import DriverExecutor
-    from collector.schema.migrate import Migrator
 
-    db = "console_demo"
-    executor = DriverExecutor(clickhouse_server.address)
-    Migrator(
-        executor,
-        SchemaSettings(database=db),
-        dictionaries_path=str(clickhouse_server.dir / "dictionaries"),
-    ).migrate()
-    executor.query(backfill_sql(db, NOW - 2 * DAY, NOW, 200_000))
-    backend = Backend("legacy", executor, db, None)
-    console = make_console(backend, clickhouse_server.address)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(console.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, 20, "console server")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    executor = migrated(clickhouse_server, "console_demo")
+    executor.query(backfill_sql("console_demo", NOW - 2 * DAY, NOW, 200_000))
+    backend = Backend("legacy", executor, "console_demo", None)
+    yield from serve(make_console(backend, clickhouse_server.address))
 
 
 def test_readme_screenshots_over_demo_data(page: Any, demo_url: str) -> None:

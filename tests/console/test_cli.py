@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 
 from collector.console.demo import start_demo_console
-from collector.schema.ddl import SchemaSettings
-from collector.schema.executor import DriverExecutor
-from collector.schema.migrate import Migrator
+from tests.console.conftest import migrated
 
 HOUR = 3600
 
@@ -41,12 +39,7 @@ def post(url: str, body: dict[str, Any], auth: str = "demo:demo") -> Any:
 def test_console_daemon_over_a_backfilled_day(clickhouse_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """What `make demo` does: the schema, then `start_demo_console` (backfill, daemon, URL)."""
     db = "console_cli"
-    executor = DriverExecutor(clickhouse_server.address)
-    Migrator(
-        executor,
-        SchemaSettings(database=db),
-        dictionaries_path=str(clickhouse_server.dir / "dictionaries"),
-    ).migrate()
+    executor = migrated(clickhouse_server, db)
     now = int(time.time()) // HOUR * HOUR
     demo = {"clickhouse": {"servers": [clickhouse_server.address], "database": db}}
     console, url = start_demo_console(demo, tmp_path, rows=48_000, now=now + 60)
