@@ -33,6 +33,8 @@ be the workers' `enrich.queue`.
   (the default), or as None when `missing: reject`; either way it is counted in
   `flowweir_enrich_client_missing_total{exporter,action}`.
 - Redis or broker errors never raise: the lookup answers "missing" and counts the error.
+  An outage is logged once when it starts and once when Redis answers again, and counted
+  in `flowweir_enrich_client_outages_total`.
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ class MetadataClient:
         self._local: dict[tuple[str, int], tuple[float, Metadata]] = {}
         self._names: dict[bytes, str] = {}
         self.local_hits = 0
+        self._redis_url = redis_config.url
+        self._outage_errors = 0  # Redis errors since the outage began; 0: Redis answers
+        self._broker_errors = 0  # the same for the Celery broker
         self._celery = Celery("flowweir-enrich-client")
         self._celery.conf.update(
             broker_url=url,
@@ -129,9 +134,9 @@ class MetadataClient:
         try:
             md = self._read(exporter, ifindex)
         except redis.RedisError as exc:
-            log.warning("metadata cache unreachable: %s", exc)
-            self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+            self._redis_error(exc)
             return self._remember(name, ifindex, Metadata(), now + MISS_MEMORY)
+        self._redis_answered()
         if md is not None:
             self.stats.inc("flowweir_enrich_client_hits", ("redis",))
             return self._remember(name, ifindex, md, now + self.config.local_cache_ttl)
@@ -141,6 +146,27 @@ class MetadataClient:
             ttl = min(MISS_MEMORY, self.config.local_cache_ttl)
             return self._remember(name, ifindex, Metadata(), self.clock() + ttl)
         return self._remember(name, ifindex, md, self.clock() + self.config.local_cache_ttl)
+
+    def _redis_error(self, exc: redis.RedisError) -> None:
+        """Count a Redis error; log the first one of an outage only."""
+        self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+        if not self._outage_errors:
+            self.stats.inc("flowweir_enrich_client_outages")
+            log.warning(
+                "metadata cache unreachable (redis.url %s): %s; flows get no metadata until it "
+                "answers again (errors counted in flowweir_enrich_client_errors_total)",
+                self._redis_url,
+                " ".join(str(exc).split()) or type(exc).__name__,
+            )
+        self._outage_errors += 1
+
+    def _redis_answered(self) -> None:
+        if self._outage_errors:
+            log.info(
+                "metadata cache reachable again (%d Redis errors during the outage)",
+                self._outage_errors,
+            )
+            self._outage_errors = 0
 
     def _read(self, exporter: str, ifindex: int) -> Metadata | None:
         """The cached answer (found or negative), or None when the cache knows nothing yet."""
@@ -155,8 +181,8 @@ class MetadataClient:
         try:
             if self.cache.want(exporter, ifindex, self.config.request_ttl):
                 self._request(exporter)
-        except redis.RedisError:
-            self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+        except redis.RedisError as exc:
+            self._redis_error(exc)
             return None
         deadline = now + self.config.query_timeout
         if now < self.grace_until:
@@ -172,8 +198,8 @@ class MetadataClient:
             interval = min(interval * 2, POLL_MAX)
             try:
                 md = self._read(exporter, ifindex)
-            except redis.RedisError:
-                self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+            except redis.RedisError as exc:
+                self._redis_error(exc)
                 break
             if md is not None:
                 break
@@ -187,9 +213,20 @@ class MetadataClient:
             self._celery.send_task(REFRESH_TASK, args=[exporter], retry=False)
             self.stats.inc("flowweir_enrich_client_requests")
         except Exception as exc:  # kombu raises various connection errors
-            log.warning("cannot queue a metadata refresh for %s: %s", exporter, exc)
+            if not self._broker_errors:  # once per outage of the broker
+                log.warning(
+                    "cannot queue metadata refreshes (first for %s): %s; lookups answer "
+                    "'missing' until the Celery broker answers",
+                    exporter,
+                    " ".join(str(exc).split()) or type(exc).__name__,
+                )
+            self._broker_errors += 1
             self.stats.inc("flowweir_enrich_client_errors", ("broker",))
             self.cache.release(exporter)
+            return
+        if self._broker_errors:
+            log.info("metadata refreshes queued again (%d failed)", self._broker_errors)
+            self._broker_errors = 0
 
     def _remember(self, name: str, ifindex: int, md: Metadata, until: float) -> Metadata | None:
         local = self._local
@@ -215,8 +252,8 @@ class MetadataClient:
         try:
             if self.cache.want_many(exporter, ifindexes, self.config.request_ttl):
                 self._request(exporter)
-        except redis.RedisError:
-            self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+        except redis.RedisError as exc:
+            self._redis_error(exc)
 
     def in_grace_period(self) -> bool:
         return self.clock() < self.grace_until

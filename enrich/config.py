@@ -18,8 +18,8 @@ enrich:
       192.0.2.0/24: {name: edge1, site: par1, default: {name: unknown}, interfaces: {10: {name: et-0/0/1}}}
     sources:
       netbox: {url: "http://...", format: json, transform: ".results[]", interval: 10m, timeout: 5s}
-  snmp:
-    communities: {0.0.0.0/0: [public]}
+  snmp:                                # polls only exporters inside these subnets (no default)
+    communities: {192.0.2.0/24: [public]}
     security-parameters: {198.51.100.0/24: {user-name: u, authentication-protocol: sha, ...}}
     ports: {0.0.0.0/0: 161}
     agents: {192.0.2.1: 192.0.2.254}
@@ -116,9 +116,10 @@ class SNMPSecurity(ConfigModel):
 class SNMPConfig(ConfigModel):
     timeout: Duration = 1.0
     retries: int = Field(1, ge=0, le=10)
-    communities: SubnetKeyed[list[str]] = Field(
-        default_factory=lambda: {"0.0.0.0/0": ["public"], "::/0": ["public"]}
-    )
+    # v2c communities by exporter subnet. These subnets and those of security-parameters are
+    # the only exporters SNMP ever polls: no default (an exporter outside them is counted in
+    # flowweir_enrich_provider_out_of_scope_total and never sent a packet).
+    communities: SubnetKeyed[list[str]] = Field(default_factory=dict)
     # Exporters matching a subnet here are polled with SNMPv3 instead of v2c.
     security_parameters: SubnetKeyed[SNMPSecurity] = Field(default_factory=dict)
     ports: SubnetKeyed[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=dict)
@@ -151,7 +152,8 @@ class GNMITLS(ConfigModel):
 
 class GNMIConfig(ConfigModel):
     timeout: Duration = 5.0
-    # Exporter address (or subnet) -> target host; default: the exporter address itself.
+    # Exporter address (or subnet) -> target host ("": the exporter address itself). These
+    # subnets are the only exporters gNMI ever polls (no default).
     targets: SubnetKeyed[str] = Field(default_factory=dict)
     ports: SubnetKeyed[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=dict)
     # Value of the gNMI `target` field in requests (some proxies need it); empty: not set.

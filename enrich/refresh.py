@@ -27,6 +27,13 @@ from enrich.providers import NotReady, Provider, ProviderError
 log = logging.getLogger(__name__)
 
 
+# Where each polling provider's scope is configured (named in the out-of-scope warning).
+SCOPE_KEYS = {
+    "snmp": "enrich.snmp.communities and enrich.snmp.security-parameters",
+    "gnmi": "enrich.gnmi.targets",
+}
+
+
 class Outcome(StrEnum):
     ANSWERED = "answered"
     MISSING = "missing"
@@ -77,6 +84,7 @@ class Refresher:
             providers if providers is not None else build_providers(config, self.cache, self.stats)
         )
         self._flushed = 0.0
+        self._scope_logged: set[tuple[str, str]] = set()
         self.source = f"{socket.gethostname()}:{os.getpid()}"
 
     def poll(self, exporter: str, ifindexes: set[int]) -> tuple[Outcome, Answer | None, str]:
@@ -86,6 +94,12 @@ class Refresher:
         answered = False
         failure = ""
         for provider in self.providers:
+            if provider.polls_device and not provider.in_scope(exporter):
+                # Second line of defence (the outlet asks only for datagram sources): never
+                # send a packet to an address the configuration gives no credentials for.
+                self.stats.inc("flowweir_enrich_provider_out_of_scope", (provider.name,))
+                self._out_of_scope(provider.name, exporter)
+                continue
             if provider.polls_device and not self.breaker.allow(exporter):
                 self.stats.inc("flowweir_enrich_breaker_skips")
                 failure = failure or "breaker-open"
@@ -137,6 +151,17 @@ class Refresher:
                 failure,
             )
         return Outcome.MISSING, Answer(interfaces=dict.fromkeys(ifindexes)), ""
+
+    def _out_of_scope(self, provider: str, exporter: str) -> None:
+        if len(self._scope_logged) < 100 and (provider, exporter) not in self._scope_logged:
+            self._scope_logged.add((provider, exporter))
+            log.warning(
+                "%s provider: exporter %s is outside every subnet of %s; not polled "
+                "(add its subnet there to poll it)",
+                provider,
+                exporter,
+                SCOPE_KEYS.get(provider, f"enrich.{provider}"),
+            )
 
     def refresh(self, exporter: str) -> Outcome:
         """Poll `exporter` for the ifIndexes outlets want plus those already cached, and store."""

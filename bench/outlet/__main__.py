@@ -191,7 +191,7 @@ def stages(
     for start in range(0, len(records), 2000):
         t0 = time.process_time()
         for r in records[start : start + 2000]:
-            decoder.feed(decode_envelope(r))
+            decoder.feed(enricher.observe(decode_envelope(r)))
         batch = decoder.flush()
         t1 = time.process_time()
         cols = enricher.enrich(batch)

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_serializer
 
 from collector.config.model import ConfigModel
 from collector.config.types import Duration, ListenAddress, RedisURL, ServerAddress
+from collector.kafka.security import KafkaSASL, KafkaTLS
 
 # Option names whose values are masked in `flowweir config dump`.
 SECRET_OPTION_WORDS = ("password", "secret")
@@ -17,6 +18,7 @@ SECRET_OPTION_WORDS = ("password", "secret")
 class HTTPConfig(ConfigModel):
     """Operations endpoint: /api/v0/<service>/metrics and /healthcheck."""
 
+    # The management address and port to bind (keep it off the exporters' network).
     listen: ListenAddress = "127.0.0.1:8080"
 
 
@@ -33,6 +35,9 @@ class KafkaConfig(ConfigModel):
     # Extra librdkafka / kafka-python options passed through unchanged (e.g. security settings);
     # values of options named like a secret (sasl.password, ssl.key.password) are not dumped.
     options: dict[str, str | int | float | bool] = Field(default_factory=dict, repr=False)
+    # TLS and SASL towards the brokers (collector/kafka/security.py), for both clients.
+    tls: KafkaTLS = Field(default_factory=KafkaTLS)
+    sasl: KafkaSASL = Field(default_factory=KafkaSASL)
 
     @field_serializer("options", when_used="json")
     def _mask_options(self, v: dict[str, str | int | float | bool]) -> dict[str, object]:

@@ -46,7 +46,7 @@ class Port:
 
 
 @dataclass(frozen=True)
-class Service:
+class ContentService:
     name: str
     asn: int
     v4: tuple[str, ...]
@@ -61,15 +61,15 @@ HTTPS, QUIC, HTTP = (
     Port(6, 80, 0.2, 1300, 6),
 )
 SERVICES = (
-    Service("Google", 15169, ("142.250.0.0/15", "172.217.0.0/16"), ("2a00:1450::/32",), (HTTPS, QUIC), 25),
-    Service("Netflix", 2906, ("198.38.96.0/19", "45.57.0.0/17"), ("2a00:86c0::/32",), (Port(6, 443, 1, 1450, 40),), 20),
-    Service("Meta", 32934, ("157.240.0.0/16", "31.13.64.0/18"), ("2a03:2880::/29",), (HTTPS, QUIC), 12),
-    Service("Akamai", 20940, ("23.32.0.0/11",), ("2a02:26f0::/29",), (HTTPS, HTTP), 10),
-    Service("Amazon", 16509, ("52.84.0.0/15", "54.239.0.0/16"), ("2600:9000::/28",), (HTTPS,), 10),
-    Service("Cloudflare", 13335, ("104.16.0.0/13",), ("2606:4700::/32",), (HTTPS, HTTP, Port(17, 53, 0.2, 120, 1)), 10),
-    Service("Microsoft", 8075, ("20.33.0.0/16", "13.107.0.0/16"), ("2603:1000::/24",), (HTTPS,), 6),
-    Service("Valve", 32590, ("155.133.224.0/19",), (), (Port(17, 27015, 1, 180, 20),), 3),
-    Service("OVH", 16276, ("51.68.0.0/16", "91.121.0.0/16"), ("2001:41d0::/32",), (
+    ContentService("Google", 15169, ("142.250.0.0/15", "172.217.0.0/16"), ("2a00:1450::/32",), (HTTPS, QUIC), 25),
+    ContentService("Netflix", 2906, ("198.38.96.0/19", "45.57.0.0/17"), ("2a00:86c0::/32",), (Port(6, 443, 1, 1450, 40),), 20),
+    ContentService("Meta", 32934, ("157.240.0.0/16", "31.13.64.0/18"), ("2a03:2880::/29",), (HTTPS, QUIC), 12),
+    ContentService("Akamai", 20940, ("23.32.0.0/11",), ("2a02:26f0::/29",), (HTTPS, HTTP), 10),
+    ContentService("Amazon", 16509, ("52.84.0.0/15", "54.239.0.0/16"), ("2600:9000::/28",), (HTTPS,), 10),
+    ContentService("Cloudflare", 13335, ("104.16.0.0/13",), ("2606:4700::/32",), (HTTPS, HTTP, Port(17, 53, 0.2, 120, 1)), 10),
+    ContentService("Microsoft", 8075, ("20.33.0.0/16", "13.107.0.0/16"), ("2603:1000::/24",), (HTTPS,), 6),
+    ContentService("Valve", 32590, ("155.133.224.0/19",), (), (Port(17, 27015, 1, 180, 20),), 3),
+    ContentService("OVH", 16276, ("51.68.0.0/16", "91.121.0.0/16"), ("2001:41d0::/32",), (
         Port(6, 22, 0.3, 200, 8), HTTPS, Port(17, 123, 0.1, 90, 1), Port(1, 0, 0.1, 84, 1),
     ), 4),
 )  # fmt: skip
@@ -104,7 +104,7 @@ class RouterTraffic:
             4: [n for n in nets if n.version == 4],
             6: [n for n in nets if n.version == 6],
         }
-        self.services: list[tuple[Service, dict[int, list[Network]]]] = [
+        self.services: list[tuple[ContentService, dict[int, list[Network]]]] = [
             (s, {4: [ipaddress.ip_network(p) for p in s.v4], 6: [ipaddress.ip_network(p) for p in s.v6]})
             for s in SERVICES
         ]  # fmt: skip

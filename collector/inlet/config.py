@@ -8,7 +8,8 @@ from pydantic import Field, field_validator, model_validator
 
 from collector.config.model import ConfigModel
 from collector.config.shared import HTTPConfig
-from collector.config.types import Duration, ListenAddress, parse_hostport
+from collector.config.types import Duration, ListenAddress, SubnetList, parse_hostport
+from collector.inlet.allowlist import EVERYTHING
 
 DEFAULT_PORTS = {"netflow": 2055, "sflow": 6343}
 
@@ -42,9 +43,17 @@ def _default_inputs() -> list[InputConfig]:
     return [InputConfig(decoder="netflow"), InputConfig(decoder="sflow")]
 
 
+class InletHTTPConfig(HTTPConfig):
+    # SO_REUSEPORT on the operations socket, so that a second inlet can bind the same port
+    # during a handover (README, "Restarting an inlet"). Off: no other process can share it.
+    reuse_port: bool = False
+
+
 class InletConfig(ConfigModel):
-    http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8080"))
+    http: InletHTTPConfig = Field(default_factory=lambda: InletHTTPConfig(listen="127.0.0.1:8080"))
     inputs: list[InputConfig] = Field(default_factory=_default_inputs, min_length=1)
+    # Datagram sources accepted (subnets); others are dropped and counted (reason not_allowed).
+    exporters: SubnetList = Field(default_factory=lambda: list(EVERYTHING), min_length=1)
     # Load bpf/reuseport_kern.c to spread datagrams round-robin over the workers of a listener.
     ebpf: bool = True
     # Kafka key: the exporter address keeps an exporter on one partition (templates stay

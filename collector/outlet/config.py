@@ -130,3 +130,8 @@ class OutletConfig(ConfigModel):
     # Where SrcAS/DstAS come from, in order: flow (as exported), flow-except-private
     # (ignore private ASNs), geoip (ASN database).
     asn_providers: list[AsnProvider] = Field(default_factory=lambda: list(DEFAULT_ASN_PROVIDERS))
+    # Sources (subnets) trusted to name another exporter: the sFlow agent address of their
+    # datagrams is looked up and polled even when it is not the datagram's source (an sFlow
+    # relay, a router exporting from another interface). Default: none; any other agent
+    # address that is not its datagram's source is stored but never polled.
+    trust_agent_address_from: SubnetList = Field(default_factory=list)

@@ -173,6 +173,10 @@ class GNMIProvider:
         self.set_target = SubnetMap(config.set_target)
         self.model_of: dict[str, str] = {}  # exporter -> model that worked last time
 
+    def in_scope(self, exporter: str) -> bool:
+        """Only exporters inside a `targets` subnet are polled."""
+        return self.targets.lookup(exporter) is not None
+
     def _client(self, exporter: str) -> gNMIclient:
         host = self.targets.lookup(exporter) or exporter
         port = self.ports.lookup(exporter) or 9339

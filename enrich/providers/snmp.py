@@ -135,6 +135,10 @@ class SNMPProvider:
             self._engine = SnmpEngine()
         return self._engine
 
+    def in_scope(self, exporter: str) -> bool:
+        """Only exporters inside a subnet given a community or SNMPv3 credentials are polled."""
+        return self.security.lookup(exporter) is not None or bool(self.communities.lookup(exporter))
+
     def query(self, exporter: str, ifindexes: set[int]) -> Answer | None:
         if self.runner.fresh:
             self._engine = None

@@ -116,6 +116,9 @@ class StaticProvider:
         self.loaders = [RemoteLoader(n, s) for n, s in config.sources.items()]
         self.on_error = on_error  # callable(kind) counting source errors
 
+    def in_scope(self, exporter: str) -> bool:
+        return True  # answers from configuration and remote sources, never polls the exporter
+
     def refresh_sources(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         for loader in self.loaders:
