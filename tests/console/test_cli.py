@@ -95,3 +95,24 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert "console.auth.mode" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = tmp_path / "console.yaml"
+        config.write_text(
+            f"console:\n  http: {{listen: '127.0.0.1:{port}'}}\n"
+            f"  state-file: {tmp_path / 'state.sqlite'}\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-m", "collector.cli", "console", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
+    assert "change console.http.listen" in run.stderr and "Traceback" not in run.stderr
