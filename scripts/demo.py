@@ -6,7 +6,8 @@ three routers (127.0.0.11-13) exporting NetFlow v9, IPFIX and sFlow to the inlet
 each with an SNMP agent; an enrichment worker polls those agents, so the
 exporter and interface names in ClickHouse come from SNMP; the outlet writes the
 flows to ClickHouse. Every few seconds it prints what ClickHouse holds. Ctrl-C
-stops everything. DEMO_SECONDS=N stops after N seconds.
+stops everything. DEMO_SECONDS=N stops after N seconds. The console starts on a
+free port with the past 24 hours backfilled, and its URL is printed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from collector.console.demo import start_demo_console  # noqa: E402
 from collector.devservices.base import free_port  # noqa: E402
 from collector.devservices.clickhouse import ClickHouseServer  # noqa: E402
 from collector.devservices.daemon import Daemon, orchestrate_once  # noqa: E402
@@ -121,6 +123,10 @@ def main() -> int:
             f"edge1.fra1 sFlow from 127.0.0.11-13, SNMP agents on port {snmp_port} "
             f"(metrics: {exporter.url('metrics')})\n"
         )
+        say("console: backfilling the past 24 hours so that its first page is not empty...")
+        console, url = start_demo_console(config, workdir)
+        daemons.append(console)
+        say(f"console: {url}  (sign in as demo / demo; metrics: {console.url('metrics')})\n")
         return show(clickhouse, stop)
     finally:
         for d in reversed(daemons):

@@ -1,6 +1,6 @@
 """Decoder throughput: NetFlow v9 and IPFIX flows/s and sFlow samples/s per core.
 
-Run: .venv/bin/python -m bench.decode [--seconds 3]
+Run: .venv/bin/python -m bench.decode [--seconds 3] [--hostile [--redis]]
 Prints our vectorised decoder beside the PyPI `netflow` package (pure Python) decoding the
 very same datagrams in the same run. CPU time of this process is the measure (per core).
 """
@@ -184,7 +184,28 @@ def main() -> None:
     parser.add_argument(
         "--flush", type=int, default=1000, help="datagrams (Kafka records) fed per flush()"
     )
+    parser.add_argument(
+        "--hostile",
+        action="store_true",
+        help="crafted input (template, sampler-id floods, zero-length fields, pending sets): "
+        "worst datagram and flush beside a normal datagram of the same size",
+    )
+    parser.add_argument(
+        "--redis", action="store_true", help="with --hostile: pending sets against a real Redis"
+    )
     args = parser.parse_args()
+    if args.hostile:
+        from bench.decode import hostile
+
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        if args.redis:
+            from collector.devservices.redis import RedisServer
+
+            with RedisServer() as server:
+                hostile.run(redis_url=server.url)
+        else:
+            hostile.run()
+        return
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
           f"{RECORDS} records of {len(FIELDS)} fields per NetFlow datagram; flush() every "
           f"{args.flush} datagrams")  # fmt: skip

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, Secret, SecretStr, ValidationError
 
 from collector.config.model import ConfigModel
 from collector.config.shared import ClickHouseConfig, KafkaConfig, RedisConfig
+from collector.console.config import ConsoleConfig
 from collector.demoexporter.config import DemoExporterConfig
 from collector.inlet.config import InletConfig
 from collector.orchestrator.config import OrchestratorConfig
@@ -26,6 +27,7 @@ class Config(ConfigModel):
     outlet: OutletConfig = Field(default_factory=OutletConfig)
     orchestrator: OrchestratorConfig = Field(default_factory=OrchestratorConfig)
     enrich: EnrichConfig = Field(default_factory=EnrichConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     demo_exporter: DemoExporterConfig = Field(default_factory=DemoExporterConfig)
 
 

@@ -28,8 +28,18 @@ CONFIG = """<?xml version="1.0"?>
 
 USERS = """<?xml version="1.0"?>
 <yandex>
-  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+  <profiles><default><max_memory_usage>4000000000</max_memory_usage></default>
+    <!-- the console's read-only user (flowweir_console); console_small: its limits, tiny -->
+    <console><readonly>1</readonly><max_execution_time>30</max_execution_time>
+      <max_rows_to_read>1000000000</max_rows_to_read><max_memory_usage>2000000000</max_memory_usage></console>
+    <console_small><readonly>1</readonly><max_execution_time>5</max_execution_time>
+      <max_rows_to_read>1000</max_rows_to_read><max_memory_usage>200000000</max_memory_usage></console_small>
+  </profiles>
   <users>
+    <flowweir_console><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>console</profile><quota>default</quota></flowweir_console>
+    <flowweir_console_small><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>console_small</profile><quota>default</quota></flowweir_console_small>
     <default>
       <password></password>
       <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>

@@ -232,7 +232,12 @@ class OutletWorker:
             return
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in self.offsets.items()]
+        # data waiting for its template is not committed past: a crash reads it again
+        held = self.decoder.held()  # keyed like self.offsets: (topic, partition)
+        offsets = [
+            TopicPartition(t, p, min(o + 1, held.get((t, p), o + 1)))
+            for (t, p), o in self.offsets.items()
+        ]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
             self.stats.inc(P + "commits", (self.name,))
@@ -259,8 +264,9 @@ class OutletWorker:
             except EnvelopeError as exc:
                 self._corrupt(msg, exc)
                 envelopes = exc.kept  # a damaged v2 message: the datagrams before the damage
+            token = ((msg.topic(), msg.partition()), msg.offset())  # see Decoder.held()
             for envelope in envelopes:
-                feed(observe(envelope))
+                feed(observe(envelope), token=token)
             self.fed += 1
         self.stats.inc(P + "records", (self.name,), len(msgs))
 

@@ -98,13 +98,15 @@ def test_changed_description_refreshes_and_unread_exporter_is_evicted(deploy):
                 "cache-refresh": "1s",
                 "cache-duration": "4s",
                 "cache-check-interval": "300ms",
+                # Generous SNMP and lookup timeouts: on a loaded machine snmpd may answer late,
+                # and this test is about refresh and eviction, not about timeouts.
                 "snmp": {
-                    "timeout": 0.5,
+                    "timeout": 2,
                     "communities": {"127.0.0.1": ["public"]},
                     "ports": {"127.0.0.1": agent.port},
                 },
             },
-            client={"initial-delay": 0, "query-timeout": "5s", "local-cache-ttl": "200ms"},
+            client={"initial-delay": 0, "query-timeout": "10s", "local-cache-ttl": "200ms"},
         )
         d.worker()
         d.beat()

@@ -9,7 +9,9 @@ from typing import Any
 
 from collector.kafka.envelope import TimestampSource
 from collector.outlet.decoder.batch import FlowBatch
+from collector.outlet.decoder.config import DecoderConfig
 from collector.outlet.decoder.decoder import Decoder
+from collector.outlet.decoder.headers import DECAP_MODES
 from collector.outlet.decoder.pcap import PcapError, envelopes
 from collector.schema.columns import DECODER_COLUMN_NAMES
 
@@ -34,6 +36,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="where TimeReceived comes from",
     )
     parser.add_argument(
+        "--decapsulation",
+        choices=tuple(DECAP_MODES),
+        default="none",
+        help="report the inner packet of sampled headers in this tunnel; drop plain ones",
+    )
+    parser.add_argument(
         "--columns", help=f"comma-separated columns to print (default: all for json, "
         f"{','.join(_TABLE_COLUMNS)} for table)"
     )  # fmt: skip
@@ -43,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     columns = _columns(args)
     if columns is None:
         return 2
-    decoder = Decoder()
+    decoder = Decoder(config=DecoderConfig(decapsulation=args.decapsulation))
     out = sys.stdout
     if args.format == "table":
         out.write("\t".join(columns) + "\n")
@@ -60,7 +68,14 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `| head`
         sys.stderr.close()
         return 0
-    failed = sum(v for (name, _), v in decoder.stats.values.items() if name.endswith("_errors"))
+    errors = [(k, v) for k, v in decoder.stats.values.items() if k[0].endswith("_errors")]
+    plain = sum(v for (_, labels), v in errors if labels[-1:] == ("not_encapsulated",))
+    failed = sum(v for _, v in errors) - plain
+    if plain:
+        print(
+            f"flowweir decode: {int(plain)} flows dropped: not {args.decapsulation}-encapsulated",
+            file=sys.stderr,
+        )
     if failed:
         print(
             f"flowweir decode: {int(failed)} datagrams or sets could not be decoded "

@@ -15,6 +15,10 @@ PENDING_FLOWSETS = P + "pending_flowsets"
 PENDING_DECODED = P + "pending_decoded_flowsets"
 PENDING_EXPIRED = P + "pending_expired_flowsets"
 STORE_ERRORS = P + "store_errors"
+TEMPLATES_EVICTED = P + "templates_evicted"
+SAMPLERS_EVICTED = P + "samplers_evicted"
+EXPORTERS_EVICTED = P + "exporters_evicted"
+OTHER = "other"  # the exporter label of exporters past `max-exporter-series`
 
 # error kinds (bounded label values)
 TRUNCATED = "truncated"
@@ -22,7 +26,12 @@ UNKNOWN_VERSION = "unknown_version"
 TEMPLATE_MISSING = "template_missing"
 BAD_LENGTH = "bad_length"
 BAD_TEMPLATE = "bad_template"
-ERROR_KINDS = (TRUNCATED, UNKNOWN_VERSION, TEMPLATE_MISSING, BAD_LENGTH, BAD_TEMPLATE)
+NOT_ENCAPSULATED = "not_encapsulated"  # flows dropped: a decapsulation mode, a plain packet
+INTERNAL = "internal"  # a decoder bug caught at the flush boundary
+ERROR_KINDS = (
+    TRUNCATED, UNKNOWN_VERSION, TEMPLATE_MISSING, BAD_LENGTH, BAD_TEMPLATE, NOT_ENCAPSULATED,
+    INTERNAL,
+)  # fmt: skip
 
 METRICS = MetricSet(
     MetricDef(
@@ -63,4 +72,22 @@ METRICS = MetricSet(
         ("exporter",),
     ),
     MetricDef(STORE_ERRORS, "Template store (Redis) operations that failed.", "counter"),
+    MetricDef(
+        TEMPLATES_EVICTED,
+        "Templates forgotten: the exporter had max-templates-per-exporter newer ones.",
+        "counter",
+        ("exporter",),
+    ),
+    MetricDef(
+        SAMPLERS_EVICTED,
+        "Sampling rates forgotten: the exporter had max-samplers-per-exporter newer ones.",
+        "counter",
+        ("exporter",),
+    ),
+    MetricDef(
+        EXPORTERS_EVICTED,
+        "Exporters whose state (templates, rates, kept data) was dropped: max-exporters "
+        "more recently seen ones.",
+        "counter",
+    ),
 )

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections import deque
+from collections import OrderedDict, deque
+from functools import lru_cache
+from itertools import repeat
+from time import monotonic
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,11 +23,12 @@ from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import Chunk
 from collector.outlet.decoder.config import DecoderConfig
 from collector.outlet.decoder.counters import Counters
-from collector.outlet.decoder.sflow import parse_frames
+from collector.outlet.decoder.headers import DECAP_NONE, parse_frames, take_rows
 from collector.outlet.decoder.templates import (
     DATALINK_FRAME_SECTION,
     VARIABLE,
     Compiled,
+    Field,
     Template,
     TemplateKey,
     TemplateStore,
@@ -41,6 +45,12 @@ _IPFIX = struct.Struct("!HHIII")
 _HHH = struct.Struct("!HHH")
 _I = struct.Struct("!I")
 _H = struct.Struct("!H")
+
+
+@lru_cache(maxsize=1024)
+def _halfwords(count: int) -> struct.Struct:
+    return struct.Struct(f"!{2 * count}H")
+
 
 V5_TEMPLATE = Template(
     (
@@ -63,6 +73,7 @@ class Part(NamedTuple):
     uptime_ms: int
     rate: int  # sampling rate known when the set was read (0: unknown)
     first_switched: bool
+    decap: int  # decapsulation mode of the datagram
 
 
 class Pending(NamedTuple):
@@ -74,6 +85,8 @@ class Pending(NamedTuple):
     unix_secs: int
     uptime_ms: int
     first_switched: bool
+    decap: int
+    token: Any = None  # (Kafka partition, offset) of the record holding it
 
 
 class Group:
@@ -97,17 +110,30 @@ class NetflowDecoder:
         self.store = store
         self.config = config
         self.templates: dict[TemplateKey, tuple[Template, Compiled]] = {}
-        self.rates: dict[tuple[bytes, int], dict[int, int]] = {}
+        self.rates: dict[tuple[bytes, int], OrderedDict[int, int]] = {}
         self.pending: dict[bytes, deque[Pending]] = {}
         self.pending_bytes: dict[bytes, int] = {}
+        self._pending_keys: dict[TemplateKey, int] = {}  # template key -> sets kept for it
+        self._new_keys: set[TemplateKey] = set()  # kept since the last store lookup
+        self._next_retry = 0.0  # monotonic time of the next lookup of every kept key
         self.groups: dict[tuple[Any, ...], Group] = {}
-        self._misses: set[TemplateKey] = set()
+        # exporter -> its template keys, oldest first; exporters least recently seen first
+        self.exporters: OrderedDict[bytes, OrderedDict[TemplateKey, None]] = OrderedDict()
+        self._loaded_rates: set[bytes] = set()  # exporters whose sampling rates were loaded
+        self._domains: dict[bytes, set[int]] = {}  # exporter -> domains with sampling rates
+        self._misses: dict[TemplateKey, float] = {}  # not in the store, until (monotonic)
         self._defaults: dict[tuple[bytes, int], int] = {}  # default sampling rate cache
         self._fasts: dict[TemplateKey, tuple[Group, int, int]] = {}
+        # store writes of this flush, sent in one round trip by sync_store()
+        self._dirty: dict[TemplateKey, Template | None] = {}
+        self._dirty_rates: dict[tuple[bytes, int], dict[int, int]] = {}
+        self._touched: dict[bytes, float] = {}  # exporter -> last TTL refresh (monotonic)
+        self._touch: set[bytes] = set()
+        self.token: Any = None  # where the datagram being walked came from (Kafka offset)
 
     # --- walking datagrams -------------------------------------------------------------------
 
-    def walk(self, env: Envelope, exporter: bytes) -> None:
+    def walk(self, env: Envelope, exporter: bytes, decap: int = DECAP_NONE) -> None:
         """Read one datagram's headers; never raises on malformed input (counts it)."""
         buf = env.payload
         end = len(buf)
@@ -134,7 +160,7 @@ class NetflowDecoder:
             end = length
             p = 16
         elif version == 5:
-            self._walk_v5(env, exporter)
+            self._walk_v5(env, exporter, decap)
             return
         else:
             self.c.error(exporter, m.UNKNOWN_VERSION)
@@ -159,20 +185,38 @@ class NetflowDecoder:
                     n = (slen - 4) // reclen
                     if n:
                         group.parts.append(
-                            (buf[p + 4 : p + 4 + n * reclen], n, time, secs, uptime, rate, first)
+                            (
+                                buf[p + 4 : p + 4 + n * reclen],
+                                n,
+                                time,
+                                secs,
+                                uptime,
+                                rate,
+                                first,
+                                decap,
+                            )
                         )
                     p += slen
                     continue
                 body = buf[p + 4 : p + slen]
                 entry = self.templates.get(key)
-                if entry is None:
-                    entry = self._from_store(key)
-                if entry is None:
+                if entry is None:  # kept; looked up in the store at the flush, in one go
                     self._keep(
-                        Pending(env.receive_time_ns, key, version, body, time, secs, uptime, first)
+                        Pending(
+                            env.receive_time_ns,
+                            key,
+                            version,
+                            body,
+                            time,
+                            secs,
+                            uptime,
+                            first,
+                            decap,
+                            self.token,
+                        )  # fmt: skip
                     )
                 else:
-                    self._data(key, entry, version, body, time, secs, uptime, first)
+                    self._data(key, entry, version, body, time, secs, uptime, first, decap)
             elif sid == tset:
                 self._templates(buf, p + 4, p + slen, exporter, domain, version, False)
             elif sid == oset:
@@ -181,7 +225,7 @@ class NetflowDecoder:
         if p != end:  # bytes after the last set: a cut datagram
             self.c.error(exporter, m.TRUNCATED)
 
-    def _walk_v5(self, env: Envelope, exporter: bytes) -> None:
+    def _walk_v5(self, env: Envelope, exporter: bytes, decap: int) -> None:
         buf = env.payload
         if len(buf) < 24:
             self.c.error(exporter, m.TRUNCATED)
@@ -201,7 +245,10 @@ class NetflowDecoder:
             group = self.groups[gkey] = Group(V5_COMPILED, exporter, 0, 5)
         first = ts == TimestampSource.NETFLOW_FIRST_SWITCHED
         group.parts.append(
-            Part(buf[24 : 24 + 48 * n], n, time, secs, uptime, sampling & 0x3FFF, first)
+            # interval 0: not sampled, every packet counted (a rate of 1, not unknown)
+            Part(
+                buf[24 : 24 + 48 * n], n, time, secs, uptime, (sampling & 0x3FFF) or 1, first, decap
+            )
         )
 
     def _data(
@@ -214,6 +261,7 @@ class NetflowDecoder:
         secs: int,
         uptime: int,
         first: bool,
+        decap: int,
     ) -> None:
         template, comp = entry
         exporter, domain, _ = key
@@ -234,7 +282,7 @@ class NetflowDecoder:
         rate = self._defaults.get((exporter, domain))
         if rate is None:
             rate = self._default_rate(exporter, domain)
-        group.parts.append(Part(data, n, time, secs, uptime, rate, first))
+        group.parts.append(Part(data, n, time, secs, uptime, rate, first, decap))
         if frames:
             group.frames.extend(frames)
 
@@ -329,12 +377,13 @@ class NetflowDecoder:
                 else:
                     tid, count = _HH.unpack_from(buf, p)
                     p += 4
-                    if p + 4 * count > end:
+                    if p + 4 * count > end or count > self.config.max_template_fields:
                         self.c.error(exporter, m.BAD_TEMPLATE)
                         return
-                    pairs = struct.unpack_from(f"!{2 * count}H", buf, p)
+                    pairs = _halfwords(count).unpack_from(buf, p)
                     p += 4 * count
-                    fields = tuple((pairs[i], pairs[i + 1], 0) for i in range(0, len(pairs), 2))
+                    it = iter(pairs)
+                    fields = tuple(zip(it, it, repeat(0)))
                     scope = -1
             else:
                 if opt:
@@ -348,6 +397,29 @@ class NetflowDecoder:
                     scope = -1
                 if count == 0:
                     self._withdraw(exporter, domain, tid, opt)
+                    continue
+                if count > self.config.max_template_fields:
+                    self.c.error(exporter, m.BAD_TEMPLATE)
+                    return
+                pairs = None
+                if p + 4 * count <= end:  # the common case: no enterprise field, one unpack
+                    pairs = _halfwords(count).unpack_from(buf, p)
+                    if max(pairs[0::2]) >= 0x8000:
+                        pairs = None
+                if pairs is not None:
+                    lengths = pairs[1::2]
+                    it = iter(pairs)
+                    fields = tuple(zip(it, it, repeat(0)))
+                    p += 4 * count
+                    if tid < 256:
+                        self.c.error(exporter, m.BAD_TEMPLATE)
+                        return
+                    if 0 in lengths:
+                        bounded = self._bounded(fields, exporter)
+                        if bounded is None:
+                            return
+                        fields = bounded
+                    self._set_template((exporter, domain, tid), Template(fields, scope), version)
                     continue
                 flist = []
                 for _ in range(count):
@@ -369,69 +441,139 @@ class NetflowDecoder:
             if tid < 256 or not fields:
                 self.c.error(exporter, m.BAD_TEMPLATE)
                 return
-            self._set_template((exporter, domain, tid), Template(fields, scope), version)
+            bounded = self._bounded(fields, exporter)
+            if bounded is None:
+                return
+            self._set_template((exporter, domain, tid), Template(bounded, scope), version)
+
+    def _bounded(self, fields: tuple[Field, ...], exporter: bytes) -> tuple[Field, ...] | None:
+        """Fields without the zero-length ones (they take no bytes), or None if the template
+        has too many fields or too many zero-length ones (counted as bad_template)."""
+        cfg = self.config
+        zero = sum(1 for f in fields if f[1] == 0)
+        if len(fields) > cfg.max_template_fields or zero > cfg.max_zero_length_fields:
+            self.c.error(exporter, m.BAD_TEMPLATE)
+            return None
+        if zero:
+            fields = tuple(f for f in fields if f[1] != 0)
+            if not fields:
+                self.c.error(exporter, m.BAD_TEMPLATE)
+                return None
+        return fields
 
     def _set_template(self, key: TemplateKey, template: Template, version: int) -> None:
         old = self.templates.get(key)
         if old is not None and old[0] == template:
-            return  # a refresh of what we know: the common case, nothing to do
-        self.templates[key] = (template, compile_template(template))
-        self._fasts.clear()
-        self._misses.discard(key)
-        self.c.template_update(key[0], self._count_templates(key[0]))
-        try:
-            self.store.save_template(*key, template)
-        except Exception as exc:  # a store outage must not stop decoding
-            self._store_error("save template", exc)
+            self._refresh(key[0])
+            return  # a refresh of what we know: the common case, nothing else to do
+        self._put(key, (template, compile_template(template)))
+        self._misses.pop(key, None)
+        self._dirty[key] = template
+        self._touch.add(key[0])
+        self.c.template_update(key[0], len(self.exporters[key[0]]))
         self._drain(key)
 
+    def _put(self, key: TemplateKey, entry: tuple[Template, Compiled]) -> None:
+        """Keep a template, evicting the exporter's oldest past the per-exporter bound."""
+        keys = self._seen(key[0])
+        if key not in self.templates:
+            keys[key] = None
+            while len(keys) > self.config.max_templates_per_exporter:
+                oldest, _ = keys.popitem(last=False)
+                self.templates.pop(oldest, None)
+                self._dirty[oldest] = None  # the store keeps no more than we do
+                self.c.misc[(m.TEMPLATES_EVICTED, key[0])] += 1
+        self.templates[key] = entry
+        self._fasts.clear()
+
+    def _seen(self, exporter: bytes) -> OrderedDict[TemplateKey, None]:
+        """The exporter's template keys; marks it recently seen, evicting the least recently
+        seen exporter (all its state) past the per-outlet bound."""
+        keys = self.exporters.get(exporter)
+        if keys is None:
+            keys = self.exporters[exporter] = OrderedDict()
+            while len(self.exporters) > self.config.max_exporters:
+                self._evict(next(iter(self.exporters)))
+        else:
+            self.exporters.move_to_end(exporter)
+        return keys
+
+    def _evict(self, exporter: bytes) -> None:
+        keys = self.exporters.pop(exporter, OrderedDict())
+        for key in keys:
+            self.templates.pop(key, None)
+        for domain in self._domains.pop(exporter, ()):
+            self.rates.pop((exporter, domain), None)
+            self._defaults.pop((exporter, domain), None)
+        self._loaded_rates.discard(exporter)
+        queue = self.pending.pop(exporter, None)
+        if queue:
+            for item in queue:
+                self._unkeep(item.key)
+                self.c.expired(exporter)
+        self.pending_bytes.pop(exporter, None)
+        self._touched.pop(exporter, None)
+        self._fasts.clear()
+        self.c.plain[m.EXPORTERS_EVICTED] += 1
+
+    def _refresh(self, exporter: bytes) -> None:
+        """An unchanged template refresh: push the exporter's store keys' expiry now and then."""
+        self._seen(exporter)
+        last = self._touched.get(exporter)
+        now = monotonic()
+        if last is None or now - last > self.config.template_store_ttl / 10:
+            self._touched[exporter] = now
+            self._touch.add(exporter)
+
     def _withdraw(self, exporter: bytes, domain: int, tid: int, opt: bool) -> None:
+        keys = self._seen(exporter)
         if tid in (2, 3):  # all templates (2) or all options templates (3) of the domain
-            keys = [
-                k
-                for k, (t, _) in self.templates.items()
-                if k[0] == exporter and k[1] == domain and t.is_options == (tid == 3)
+            gone = [
+                k for k in keys if k[1] == domain and self.templates[k][0].is_options == (tid == 3)
             ]
         else:
-            keys = [(exporter, domain, tid)]
+            gone = [(exporter, domain, tid)]
         self._fasts.clear()
-        for key in keys:  # from the store too: another outlet may have written it
+        for key in gone:  # from the store too: another outlet may have written it
             self.templates.pop(key, None)
-            self._misses.discard(key)
+            keys.pop(key, None)
+            self._misses.pop(key, None)
+            self._dirty[key] = None
+        self.c.template_update(exporter, len(keys), changed=False)
+
+    def _loaded(self, key: TemplateKey, template: Template) -> None:
+        self._put(key, (template, compile_template(template)))
+        self.c.template_update(key[0], len(self.exporters[key[0]]), changed=False)
+
+    def _load_rates(self, exporter: bytes, domain: int) -> OrderedDict[int, int]:
+        """Sampling rates of (exporter, domain): all domains of an exporter are read from the
+        store at once, the first time the exporter is seen."""
+        if exporter not in self._loaded_rates:
+            self._loaded_rates.add(exporter)
             try:
-                self.store.delete_template(*key)
+                stored = self.store.load_samplings(exporter)
             except Exception as exc:
-                self._store_error("delete template", exc)
-        self.c.template_update(exporter, self._count_templates(exporter), changed=False)
-
-    def _count_templates(self, exporter: bytes) -> int:
-        return sum(1 for k in self.templates if k[0] == exporter)
-
-    def _from_store(self, key: TemplateKey) -> tuple[Template, Compiled] | None:
-        if key in self._misses:
-            return None
-        try:
-            template = self.store.load_template(*key)
-        except Exception as exc:
-            self._store_error("load template", exc)
-            template = None
-        if template is None:
-            self._misses.add(key)
-            return None
-        entry = self.templates[key] = (template, compile_template(template))
-        self.c.template_update(key[0], self._count_templates(key[0]), changed=False)
-        return entry
-
-    def _load_rates(self, exporter: bytes, domain: int) -> dict[int, int]:
-        try:
-            rates = self.store.load_sampling(exporter, domain)
-        except Exception as exc:
-            self._store_error("load sampling", exc)
-            rates = {}
-        self.rates[(exporter, domain)] = rates
+                self._store_error("load sampling", exc)
+                stored = {}
+            for dom, table in stored.items():
+                self.rates.setdefault((exporter, dom), OrderedDict()).update(table)
+                self._domains.setdefault(exporter, set()).add(dom)
+        rates = self.rates.setdefault((exporter, domain), OrderedDict())
+        self._domains.setdefault(exporter, set()).add(domain)
         self._defaults.pop((exporter, domain), None)
         self._fasts.clear()
         return rates
+
+    def sync_store(self) -> None:
+        """Send this flush's template and sampling changes, and expiry refreshes, at once."""
+        if not (self._dirty or self._dirty_rates or self._touch):
+            return
+        dirty, rates, touch = self._dirty, self._dirty_rates, self._touch
+        self._dirty, self._dirty_rates, self._touch = {}, {}, set()
+        try:
+            self.store.save_batch(dirty, rates, touch, self.config.template_store_ttl)
+        except Exception as exc:  # a store outage must not stop decoding
+            self._store_error("save templates", exc)
 
     def _store_error(self, what: str, exc: Exception) -> None:
         self.stats.inc(m.STORE_ERRORS)
@@ -446,15 +588,20 @@ class NetflowDecoder:
         if rates is None:
             rates = self._load_rates(exporter, domain)
         ids = sampler.tolist() if sampler is not None else [0] * n
+        changed: dict[int, int] = {}
+        bound = self.config.max_samplers_per_exporter
         for sid, r in zip(ids, rate.tolist(), strict=True):
             if r and rates.get(sid) != r:
-                rates[sid] = r
-                self._defaults.pop((exporter, domain), None)
-                self._fasts.clear()
-                try:
-                    self.store.save_sampling(exporter, domain, sid, r)
-                except Exception as exc:
-                    self._store_error("save sampling", exc)
+                if sid not in rates and len(rates) >= bound:
+                    rates.popitem(last=False)  # the oldest
+                    self.c.misc[(m.SAMPLERS_EVICTED, exporter)] += 1
+                rates[sid] = changed[sid] = r
+        if changed:
+            self._defaults.pop((exporter, domain), None)
+            self._fasts.clear()
+            self._dirty_rates.setdefault((exporter, domain), {}).update(changed)
+            if len(self._dirty_rates[(exporter, domain)]) > bound:
+                self._dirty_rates[(exporter, domain)] = dict(rates)
 
     # --- data before template ----------------------------------------------------------------
 
@@ -463,10 +610,15 @@ class NetflowDecoder:
         cfg = self.config
         queue = self.pending.get(exporter)
         if queue is None:
+            self._seen(exporter)  # exporters with state are bounded, evicted least recent
             queue = self.pending[exporter] = deque()
             self.pending_bytes[exporter] = 0
         queue.append(item)
         self.pending_bytes[exporter] += len(item.body)
+        count = self._pending_keys.get(item.key, 0)
+        if not count:
+            self._new_keys.add(item.key)
+        self._pending_keys[item.key] = count + 1
         self.expire(item.receive_ns, exporter)
         while queue and (
             len(queue) > cfg.pending_max_flowsets
@@ -477,7 +629,16 @@ class NetflowDecoder:
     def _drop_oldest(self, exporter: bytes) -> None:
         old = self.pending[exporter].popleft()
         self.pending_bytes[exporter] -= len(old.body)
+        self._unkeep(old.key)
         self.c.expired(exporter)
+
+    def _unkeep(self, key: TemplateKey, count: int = 1) -> None:
+        left = self._pending_keys.get(key, 0) - count
+        if left > 0:
+            self._pending_keys[key] = left
+        else:
+            self._pending_keys.pop(key, None)
+            self._new_keys.discard(key)
 
     def expire(self, now_ns: int, exporter: bytes | None = None) -> None:
         """Drop kept flowsets older than the age bound (relative to `now_ns`)."""
@@ -488,19 +649,61 @@ class NetflowDecoder:
                 self._drop_oldest(exp)
 
     def retry_pending(self) -> None:
-        """Look kept sets' templates up in the store: another outlet may have received them."""
-        keys = {item.key for queue in self.pending.values() for item in queue}
-        for key in keys:
-            if key not in self.templates and self._from_store(key) is not None:
+        """Look kept sets' templates up in the store, in one round trip: another outlet may
+        have received them. A miss is not asked again for `template-miss-retry` seconds."""
+        now = monotonic()
+        misses = self._misses
+        if now >= self._next_retry:  # now and then, every kept key; else only new ones
+            candidates: Any = list(self._pending_keys)
+            self._next_retry = now + self.config.template_miss_retry
+        else:
+            candidates = list(self._new_keys)
+        self._new_keys.clear()
+        keys = [
+            key
+            for key in candidates
+            if key not in self.templates
+            and misses.get(key, 0.0) <= now
+            and not (key in self._dirty and self._dirty[key] is None)  # withdrawn just now
+        ]
+        if not keys:
+            return
+        try:
+            found = self.store.load_templates(keys)
+        except Exception as exc:
+            self._store_error("load template", exc)
+            found = [None] * len(keys)
+        if len(misses) > 65536:
+            misses.clear()
+        until = now + self.config.template_miss_retry
+        for key, template in zip(keys, found, strict=True):
+            if template is None:
+                misses[key] = until
+            else:
+                misses.pop(key, None)
+                self._loaded(key, template)
                 self._drain(key)
+
+    def held(self) -> dict[Any, int]:
+        """Per partition, the first Kafka offset of data still waiting for its template
+        (tokens given as (partition, offset) to `Decoder.feed`): commit no further."""
+        out: dict[Any, int] = {}
+        for queue in self.pending.values():
+            for item in queue:
+                if item.token is not None:
+                    part, offset = item.token
+                    if offset < out.get(part, offset + 1):
+                        out[part] = offset
+        return out
 
     def pending_count(self) -> int:
         return sum(len(q) for q in self.pending.values())
 
     def _drain(self, key: TemplateKey) -> None:
         queue = self.pending.get(key[0])
-        if not queue:
+        if not queue or key not in self._pending_keys:
             return
+        self._unkeep(key, self._pending_keys[key])
         entry = self.templates[key]
         keep: deque[Pending] = deque()
         for item in queue:
@@ -509,7 +712,7 @@ class NetflowDecoder:
                 self.c.pending_decoded(key[0])
                 self._data(
                     key, entry, item.version, item.body, item.time, item.unix_secs,
-                    item.uptime_ms, item.first_switched,
+                    item.uptime_ms, item.first_switched, item.decap,
                 )  # fmt: skip
             else:
                 keep.append(item)
@@ -522,7 +725,6 @@ class NetflowDecoder:
         chunks: list[Chunk] = []
         groups, self.groups = self.groups, {}
         self._fasts.clear()
-        self._misses.clear()
         for group in groups.values():
             parts = group.parts
             if not parts:
@@ -532,7 +734,7 @@ class NetflowDecoder:
                 data, total = parts[0][0], parts[0][1]
                 counts = None
             else:
-                datas, ns, _, _, _, _, _ = zip(*parts, strict=True)
+                datas, ns, *_ = zip(*parts, strict=True)
                 data = b"".join(datas)
                 counts = np.array(ns, dtype=np.int64)
                 total = int(counts.sum())
@@ -541,21 +743,70 @@ class NetflowDecoder:
             cols["ExporterAddress"] = group.exporter
             cols["TimeReceived"] = self._times(comp, arr, parts, counts)
             cols["SamplingRate"] = self._rates(group, arr, parts, counts)
+            decap = self._per_row(tuple(p[7] for p in parts), counts, np.uint8)
+            keep = cols.pop("_keep", None)
             if group.frames and len(group.frames) == total:
-                for name, value in parse_frames(group.frames).items():
-                    if name not in cols:
-                        cols[name] = value
-                if 2 not in comp.kinds and 86 not in comp.kinds:
-                    cols["Packets"] = 1
-            chunks.append((total, cols))
-            flows = total
+                frame_decap = (
+                    None
+                    if np.isscalar(decap) and not decap
+                    else np.broadcast_to(np.asarray(decap, dtype=np.uint8), (total,))
+                )
+                self._merge_frames(comp, cols, group.frames, frame_decap)
+                fkeep = cols.pop("_keep_frames", None)
+                if fkeep is not None:
+                    self._count_dropped(group, ~fkeep)
+                    keep = fkeep if keep is None else keep & fkeep
+            elif not (np.isscalar(decap) and not decap):
+                # decapsulating: only a sampled frame tells the inner packet
+                plain = np.broadcast_to(np.asarray(decap) != DECAP_NONE, (total,))
+                self._count_dropped(group, plain)
+                keep = ~plain if keep is None else keep & ~plain
+            rev_cols = cols
+            if keep is not None and not keep.all():
+                chunks.append(take_rows(total, cols, keep))
+            else:
+                chunks.append((total, cols))
+            flows = chunks[-1][0]
             if comp.reverse:
-                rows, rev = comp.reverse_columns(arr, cols)
+                rows, rev = comp.reverse_columns(arr, rev_cols)
+                if keep is not None:
+                    mask = keep[rows]
+                    rows, (_, rev) = rows[mask], take_rows(len(mask), rev, mask)
                 if len(rows):
                     chunks.append((len(rows), rev))
                     flows += len(rows)
             self.c.flows(group.exporter, group.version, flows)
         return chunks
+
+    def _count_dropped(self, group: Group, dropped: np.ndarray) -> None:
+        count = int(np.count_nonzero(dropped))
+        if count:
+            self.c.error(group.exporter, m.NOT_ENCAPSULATED, count)
+
+    @staticmethod
+    def _merge_frames(
+        comp: Compiled, cols: dict[str, Any], frames: list[bytes], decap: np.ndarray | None
+    ) -> None:
+        """Columns parsed from each record's dataLinkFrameSection: they fill what the template
+        lacks or left zero (all of it when decapsulating); Bytes is the frame's IP length."""
+        fcols, l3len, keep = parse_frames(frames, decap)
+        inner = decap != DECAP_NONE if decap is not None else None
+        for name, value in fcols.items():
+            have = cols.get(name)
+            if have is None or name == "MPLSLabels":
+                cols[name] = value
+            elif value.dtype.kind != "O":
+                fill = (np.asarray(have) == 0) if value.dtype.kind != "S" else (
+                    np.char.str_len(np.asarray(have)) == 0)  # fmt: skip
+                if inner is not None:
+                    fill = fill | inner
+                cols[name] = np.where(fill, value, have)
+        bytes_ = cols.get("Bytes")
+        cols["Bytes"] = l3len if bytes_ is None else np.where(l3len > 0, l3len, bytes_)
+        if 2 not in comp.kinds and 86 not in comp.kinds:
+            cols["Packets"] = 1
+        if keep is not None:
+            cols["_keep_frames"] = keep
 
     @staticmethod
     def _per_row(values: tuple[int, ...], counts: np.ndarray | None, dtype: Any) -> Any:
@@ -595,10 +846,10 @@ class NetflowDecoder:
         default = self._per_row(tuple(p[5] for p in parts), counts, np.uint64)
         rate, sampler = group.compiled.sampling(arr)
         if sampler is not None:
-            table = self.rates.get((group.exporter, group.domain), {})
-            looked = np.zeros(len(arr), dtype=np.uint64)
-            for sid in np.unique(sampler).tolist():
-                looked[sampler == sid] = table.get(int(sid), 0)
+            table: dict[int, int] = self.rates.get((group.exporter, group.domain)) or {}
+            ids, where = np.unique(sampler, return_inverse=True)  # one pass, any sampler count
+            known = np.array([table.get(sid, 0) for sid in ids.tolist()], dtype=np.uint64)
+            looked = known[where.ravel()]
             rate = looked if rate is None else np.where(rate == 0, looked, rate)
         if rate is None:
             return default

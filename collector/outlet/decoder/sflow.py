@@ -17,36 +17,55 @@ from collector.kafka.envelope import Envelope
 from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import EMPTY_U32, Chunk
 from collector.outlet.decoder.counters import Counters
-from collector.outlet.decoder.templates import ipv4_to_s16, ipv6_to_s16
+from collector.outlet.decoder.headers import (
+    DECAP_NONE,
+    PAD,
+    be32_reader,
+    parse_headers,
+    take_rows,
+    words,
+)
 
 _II = struct.Struct("!II")
 _I = struct.Struct("!I")
 NS = 1_000_000_000
-WINDOW = 160  # bytes of each raw header looked at (Ethernet + 2 VLAN + MPLS + IPv6 + TCP fit)
 LOCAL = 0x3FFFFFFF
 SFLOW_VERSION = "sflow5"  # the version label, distinct from NetFlow v5
 _MAPPED = b"\0" * 10 + b"\xff\xff"
 
 # sFlow discard reasons (output format 1) -> RFC 7270 forwarding status "dropped" codes.
-_DISCARD_CODES = {257: 137, 258: 129, 260: 139, 261: 138, 262: 133, 0: 131, 1: 131}
+# (https://sflow.org/sflow_drops.txt reasons; 131 unroutable, 129/130 ACL, 132 adjacency,
+# 133 fragmentation and DF, 135 bad length, 137 bad TTL, 138 policer, 139 WRED, 140 RPF,
+# 143 hardware; any other reason: 128, dropped for an unknown reason)
+_DISCARD_CODES = {
+    0: 131, 1: 131, 2: 131, 3: 131, 4: 133, 5: 131, 6: 131, 7: 131, 8: 132, 9: 129, 10: 129,
+    257: 137, 258: 130, 259: 143, 260: 139, 261: 138, 262: 135, 263: 131, 269: 130, 302: 140,
+}  # fmt: skip
+
+
+VECTOR_SAMPLES = 16  # samples per datagram walked in NumPy; the rest (hostile) in Python
+VECTOR_RECORDS = 12  # records per sample walked in NumPy; samples with more: in Python
 
 
 class SflowDecoder:
     def __init__(self, counters: Counters) -> None:
         self.c = counters
-        self.layouts: dict[tuple[int, int, bytes], tuple[Any, int, int]] = {}
         self._reset()
 
     def _reset(self) -> None:
         self.buffers: list[bytes] = []
         self.base = 0
+        self.scan: list[tuple[int, int, int]] = []  # per datagram: first sample, end, count
         self.rows: list[tuple[int, int, int, int, int]] = []  # sample, expanded, dg, raw, switch
         self.extras: list[tuple[int, int, dict[str, Any]]] = []  # (row, priority, columns)
         self.dg_exporter: list[bytes] = []
         self.dg_time: list[int] = []
+        self.dg_decap: list[int] = []
+        self._joined = b""
 
-    def walk(self, env: Envelope, exporter: bytes) -> None:
-        """Read one datagram's sample and record headers. Hot path; never raises."""
+    def walk(self, env: Envelope, exporter: bytes, decap: int = DECAP_NONE) -> None:
+        """Read one datagram's header; its samples are walked by `build()` for the whole
+        flush at once. Hot path; never raises."""
         buf = env.payload
         end = len(buf)
         c = self.c
@@ -68,125 +87,205 @@ class SflowDecoder:
             c.error(exporter, m.TRUNCATED)
             return
         nsamples = _I.unpack_from(buf, p + 12)[0]
-        p += 16
         if not env.use_src_addr:
             exporter = agent
-        dg = len(self.dg_exporter)
-        base = self.base
-        rows = self.rows
-        layouts = self.layouts
-        first_row = len(rows)
-        for _ in range(nsamples):
-            if p + 8 > end:
-                c.error(exporter, m.TRUNCATED)
-                break
-            fmt, slen = _II.unpack_from(buf, p)
-            q = p + 8
-            p = q + slen
-            if p > end:
-                c.error(exporter, m.TRUNCATED)
-                break
-            if fmt == 1:
-                r, expanded = q + 32, 0
-            elif fmt == 3:
-                r, expanded = q + 44, 1
-            else:
-                continue  # counter samples and enterprise formats are skipped
-            if r > p:
-                c.error(exporter, m.BAD_LENGTH)
-                continue
-            # Samples of one agent mostly share a layout (same records, same lengths): known
-            # layouts skip the record walk, after checking every record header is the same.
-            key = (fmt, slen, buf[r - 4 : r + 8])
-            layout = layouts.get(key)
-            if layout is not None:
-                checks, raw_rel, sw_rel = layout
-                for off, header in checks:
-                    if buf[q + off : q + off + 8] != header:
-                        break
-                else:
-                    rows.append(
-                        (base + q, expanded, dg, base + q + raw_rel if raw_rel >= 0 else -1,
-                         base + q + sw_rel if sw_rel >= 0 else -1)
-                    )  # fmt: skip
-                    continue
-            nrec = _I.unpack_from(buf, r - 4)[0]
-            raw = sw = -1
-            row = len(rows)
-            ok = True
-            headers = []
-            for _ in range(nrec):
-                if r + 8 > p:
-                    ok = False
-                    break
-                headers.append(r - q)
-                rfmt, rlen = _II.unpack_from(buf, r)
-                rd = r + 8
-                r = rd + rlen
-                if r > p:
-                    ok = False
-                    break
-                if rfmt == 1:
-                    if rlen < 16 or _I.unpack_from(buf, rd + 12)[0] + 16 > rlen:
-                        ok = False
-                        break
-                    raw = base + rd
-                elif rfmt == 1001:
-                    if rlen >= 16:
-                        sw = base + rd
-                elif rfmt in (1002, 1003, 3, 4):
-                    extra = _parse_extra(buf, rfmt, rd, r)
-                    if extra is None:
-                        ok = False
-                        break
-                    self.extras.append((row, _PRIORITY[rfmt], extra))
-            if not ok:
-                c.error(exporter, m.BAD_LENGTH)
-                while self.extras and self.extras[-1][0] == row:
-                    self.extras.pop()
-                continue
-            rows.append((base + q, expanded, dg, raw, sw))
-            if not self.extras or self.extras[-1][0] != row:  # no per-row Python parsing
-                if len(layouts) >= 4096:
-                    layouts.clear()
-                layouts[key] = (
-                    tuple((off, buf[q + off : q + off + 8]) for off in headers[1:]),
-                    raw - base - q if raw >= 0 else -1,
-                    sw - base - q if sw >= 0 else -1,
-                )
         c.datagram(exporter, SFLOW_VERSION)
-        if len(rows) == first_row:
+        if not nsamples:
             return
-        c.flows(exporter, SFLOW_VERSION, len(rows) - first_row)
+        base = self.base
+        self.scan.append((base + p + 16, base + end, nsamples))
         self.buffers.append(buf)
         self.base += end
         self.dg_exporter.append(exporter)
         self.dg_time.append(env.receive_time_ns // NS)
+        self.dg_decap.append(decap)
+
+    def _samples(self, u: np.ndarray, be32: Any) -> np.ndarray:
+        """Walk every datagram's samples and records in NumPy: (n, 5) rows of (sample,
+        expanded, datagram, raw header record or -1, extended switch record or -1), global
+        offsets. Malformed samples and datagrams are counted per exporter as before."""
+        ndg = len(self.scan)
+        scan = np.array(self.scan, dtype=np.int64).reshape(-1, 3)
+        pos, end, left = scan[:, 0].copy(), scan[:, 1], scan[:, 2].copy()
+        truncated = np.zeros(ndg, dtype=np.int64)
+        bad = np.zeros(ndg, dtype=np.int64)
+        found: list[tuple[np.ndarray, ...]] = []
+        act = np.flatnonzero(left > 0)
+        for _ in range(VECTOR_SAMPLES):
+            if not act.size:
+                break
+            p, e = pos[act], end[act]
+            pair = words(u, p, 2)
+            fmt, slen = pair[:, 0], pair[:, 1].astype(np.int64)
+            nxt = p + 8 + slen
+            ok = (p + 8 <= e) & (nxt <= e)
+            truncated[act[~ok]] += 1
+            q = p + 8
+            expanded = fmt == 3
+            r = q + np.where(expanded, 44, 32)
+            flow = ok & ((fmt == 1) | expanded)
+            short = flow & (r > nxt)
+            bad[act[short]] += 1
+            good = flow & ~short
+            found.append((q[good], expanded[good], act[good], nxt[good], r[good]))
+            pos[act[ok]] = nxt[ok]
+            left[act] -= 1
+            act = act[ok & (left[act] > 0)]
+        if found:
+            q, expanded, dg, send, r = (np.concatenate(col) for col in zip(*found, strict=True))
+        else:
+            q = expanded = dg = send = r = np.zeros(0, dtype=np.int64)
+        n = len(q)
+        raw = np.full(n, -1, dtype=np.int64)
+        sw = np.full(n, -1, dtype=np.int64)
+        valid = np.ones(n, dtype=bool)
+        rpos, rleft = r.copy(), be32(r - 4).astype(np.int64) if n else r.copy()
+        extra: list[tuple[np.ndarray, ...]] = []
+        ract = np.flatnonzero(rleft > 0)
+        for _ in range(VECTOR_RECORDS):
+            if not ract.size:
+                break
+            rp, se = rpos[ract], send[ract]
+            pair = words(u, rp, 2)
+            rfmt, rlen = pair[:, 0], pair[:, 1].astype(np.int64)
+            rd = rp + 8
+            rn = rd + rlen
+            ok = (rp + 8 <= se) & (rn <= se)
+            israw = ok & (rfmt == 1)
+            raw_ok = israw & (rlen >= 16) & (be32(rd + 12).astype(np.int64) + 16 <= rlen)
+            fail = ~ok | (israw & ~raw_ok)
+            valid[ract[fail]] = False
+            raw[ract[raw_ok]] = rd[raw_ok]
+            issw = ok & (rfmt == 1001) & (rlen >= 16)
+            sw[ract[issw]] = rd[issw]
+            ext = ok & ((rfmt == 1002) | (rfmt == 1003) | (rfmt == 3) | (rfmt == 4))
+            if ext.any():
+                extra.append((ract[ext], rfmt[ext], rd[ext], rn[ext]))
+            rpos[ract[ok]] = rn[ok]
+            rleft[ract] -= 1
+            ract = ract[~fail & (rleft[ract] > 0)]
+        joined = self._joined
+        slow = ract  # samples of many records: walked again in Python
+        valid[slow] = False
+        parsed: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+        for rows, fmts, rds, rns in extra:
+            for row, rfmt, rd, rn in zip(
+                rows.tolist(), fmts.tolist(), rds.tolist(), rns.tolist(), strict=True
+            ):
+                if not valid[row]:
+                    continue
+                value = _parse_extra(joined, rfmt, rd, rn)
+                if value is None:
+                    valid[row] = False
+                else:
+                    parsed.setdefault(row, []).append((_PRIORITY[rfmt], value))
+        invalid = ~valid
+        invalid[slow] = False
+        np.add.at(bad, dg[invalid], 1)
+        keep = np.flatnonzero(valid)
+        out = np.stack([q[keep], expanded[keep], dg[keep], raw[keep], sw[keep]], axis=1)
+        if parsed:
+            index = np.cumsum(valid) - 1
+            for row, values in parsed.items():
+                if valid[row]:
+                    for priority, value in values:
+                        self.extras.append((int(index[row]), priority, value))
+        self.rows = []
+        for row in slow.tolist():  # many records: the Python walk, from the sample's start
+            self._sample(joined, int(q[row]), int(send[row]), int(expanded[row]), int(dg[row]),
+                         len(out))  # fmt: skip
+        for i in act.tolist():  # many samples (the rest of the datagram): the Python walk
+            self._rest(joined, int(pos[i]), int(end[i]), int(left[i]), i, len(out))
+        if self.rows:
+            out = np.concatenate([out, np.array(self.rows, dtype=np.int64).reshape(-1, 5)])
+        for i in np.flatnonzero(truncated).tolist():
+            self.c.error(self.dg_exporter[i], m.TRUNCATED, int(truncated[i]))
+        for i in np.flatnonzero(bad).tolist():
+            self.c.error(self.dg_exporter[i], m.BAD_LENGTH, int(bad[i]))
+        return out
+
+    def _rest(self, buf: bytes, p: int, end: int, left: int, dg: int, first: int) -> None:
+        """The remaining samples of a datagram, one by one."""
+        exporter = self.dg_exporter[dg]
+        for _ in range(left):
+            if p + 8 > end:
+                self.c.error(exporter, m.TRUNCATED)
+                return
+            fmt, slen = _II.unpack_from(buf, p)
+            q = p + 8
+            p = q + slen
+            if p > end:
+                self.c.error(exporter, m.TRUNCATED)
+                return
+            if fmt in (1, 3):
+                if q + (44 if fmt == 3 else 32) > p:
+                    self.c.error(exporter, m.BAD_LENGTH)
+                else:
+                    self._sample(buf, q, p, int(fmt == 3), dg, first)
+
+    def _sample(self, buf: bytes, q: int, p: int, expanded: int, dg: int, first: int) -> None:
+        """One flow sample's records in Python (rows numbered from `first`)."""
+        r = q + (44 if expanded else 32)
+        nrec = _I.unpack_from(buf, r - 4)[0]
+        raw = sw = -1
+        row = first + len(self.rows)
+        mark = len(self.extras)
+        for _ in range(nrec):
+            if r + 8 > p:
+                break
+            rfmt, rlen = _II.unpack_from(buf, r)
+            rd = r + 8
+            r = rd + rlen
+            if r > p:
+                break
+            if rfmt == 1:
+                if rlen < 16 or _I.unpack_from(buf, rd + 12)[0] + 16 > rlen:
+                    break
+                raw = rd
+            elif rfmt == 1001:
+                if rlen >= 16:
+                    sw = rd
+            elif rfmt in (1002, 1003, 3, 4):
+                extra = _parse_extra(buf, rfmt, rd, r)
+                if extra is None:
+                    break
+                self.extras.append((row, _PRIORITY[rfmt], extra))
+        else:
+            self.rows.append((q, expanded, dg, raw, sw))
+            return
+        self.c.error(self.dg_exporter[dg], m.BAD_LENGTH)
+        del self.extras[mark:]
 
     def build(self) -> list[Chunk]:
         """Columns of every flow sample walked since the last call. Hot path."""
-        if not self.rows:
+        if not self.scan:
             self._reset()
             return []
-        pad = b"\0" * (WINDOW + 64)
-        u = np.frombuffer(b"".join(self.buffers) + pad, dtype=np.uint8)
+        self._joined = b"".join(self.buffers) + b"\0" * PAD
+        u = np.frombuffer(self._joined, dtype=np.uint8)
         nowhere = self.base  # offset of the zero padding, for rows without a record
-        rows = np.array(self.rows, dtype=np.int64)
+        be32 = be32_reader(u)
+
+        rows = self._samples(u, be32)
         n = len(rows)
+        if not n:
+            self._reset()
+            return []
         q, expanded, dg, raw, sw = rows.T
         expanded = expanded.astype(bool)
-        r4 = np.arange(4)
-
-        def be32(offs: np.ndarray) -> np.ndarray:
-            return u[offs[:, None] + r4].view(">u4").ravel()
+        counts = np.bincount(dg, minlength=len(self.dg_exporter))
+        for i in np.flatnonzero(counts).tolist():
+            self.c.flows(self.dg_exporter[i], SFLOW_VERSION, int(counts[i]))
 
         cols: dict[str, Any] = {}
-        cols["SamplingRate"] = np.where(expanded, be32(q + 12), be32(q + 8)).astype(np.uint64)
-        inp, out = be32(q + 20), be32(q + 24)
-        in_fmt = np.where(expanded, be32(q + 24), inp >> 30)
-        in_val = np.where(expanded, be32(q + 28), inp & LOCAL)
-        out_fmt = np.where(expanded, be32(q + 32), out >> 30)
-        out_val = np.where(expanded, be32(q + 36), out & LOCAL)
+        # the sample header's first 10 words, gathered once: fields are columns of it
+        head = words(u, q, 10)
+        cols["SamplingRate"] = np.where(expanded, head[:, 3], head[:, 2]).astype(np.uint64)
+        inp, out = head[:, 5], head[:, 6]
+        in_fmt = np.where(expanded, head[:, 6], inp >> 30)
+        in_val = np.where(expanded, head[:, 7], inp & LOCAL)
+        out_fmt = np.where(expanded, head[:, 8], out >> 30)
+        out_val = np.where(expanded, head[:, 9], out & LOCAL)
         cols["InIf"] = np.where((in_fmt == 0) & (in_val != LOCAL), in_val, 0)
         cols["OutIf"] = np.where((out_fmt == 0) & (out_val != LOCAL), out_val, 0)
         discard = out_fmt == 1
@@ -204,114 +303,39 @@ class SflowDecoder:
 
         has_raw = raw >= 0
         raw = np.where(has_raw, raw, nowhere)
-        cols["Bytes"] = np.where(has_raw, be32(raw + 4), 0).astype(np.uint64)
-        self._headers(u, raw, has_raw, be32, cols)
+        decap = None
+        if any(self.dg_decap):
+            decap = np.array(self.dg_decap, dtype=np.uint8)[dg]
+        l3len, keep = parse_headers(u, raw, has_raw, be32, cols, decap)
+        # Bytes: the IP packet's length (NetFlow's meaning), the frame length if not IP
+        frame = np.where(has_raw, be32(raw + 4), 0).astype(np.uint64)
+        cols["Bytes"] = np.where(l3len > 0, l3len, frame)
 
         has_sw = sw >= 0
+        if decap is not None:  # the switch and routing records describe the outer packet
+            has_sw &= decap == DECAP_NONE
         if has_sw.any():
             swo = np.where(has_sw, sw, nowhere)
-            vin, vout = be32(swo), be32(swo + 8)
+            switch = words(u, swo, 3)
+            vin, vout = switch[:, 0], switch[:, 2]
             vin, vout = np.where(vin > 4095, 0, vin), np.where(vout > 4095, 0, vout)
-            cols["SrcVlan"] = np.where(has_sw, vin, cols["SrcVlan"]).astype(np.uint16)
+            # the switch's VLANs where it gives one, else the tag of the sampled header
+            src = cols["SrcVlan"]
+            cols["SrcVlan"] = np.where(has_sw & (vin != 0), vin, src).astype(np.uint16)
             cols["DstVlan"] = np.where(has_sw, vout, cols["DstVlan"]).astype(np.uint16)
         if self.extras:
-            self._apply_extras(cols, n)
+            self._apply_extras(cols, n, decap)
+        chunk = (n, cols)
+        if keep is not None and not keep.all():
+            dropped = np.bincount(dg[~keep], minlength=len(self.dg_exporter))
+            for i in np.flatnonzero(dropped).tolist():
+                self.c.error(self.dg_exporter[i], m.NOT_ENCAPSULATED, int(dropped[i]))
+                self.c.flows(self.dg_exporter[i], SFLOW_VERSION, -int(dropped[i]))
+            chunk = take_rows(n, cols, keep)
         self._reset()
-        return [(n, cols)]
+        return [chunk]
 
-    @staticmethod
-    def _headers(
-        u: np.ndarray, raw: np.ndarray, has_raw: np.ndarray, be32: Any, cols: dict
-    ) -> None:
-        """Parse Ethernet/802.1Q/QinQ/MPLS/IPv4/IPv6/TCP/UDP/ICMP of all raw headers at once."""
-        n = len(raw)
-        proto = np.where(has_raw, be32(raw), 0)
-        # the sampled header never extends past its record (checked here for the whole batch)
-        room = np.where(has_raw, be32(raw - 4).astype(np.int64) - 16, 0)
-        hlen = np.minimum(np.minimum(np.where(has_raw, be32(raw + 12), 0), room), WINDOW)
-        hlen = np.maximum(hlen, 0)
-        span = np.arange(WINDOW)
-        hdr = u[(raw + 16)[:, None] + span]
-        hdr = np.where(span < hlen[:, None], hdr, 0).astype(np.uint8)
-        rows = np.arange(n)
-        last = WINDOW - 1
-
-        def g8(off: np.ndarray) -> np.ndarray:
-            return hdr[rows, np.minimum(off, last)].astype(np.uint32)
-
-        def g16(off: np.ndarray) -> np.ndarray:
-            return (g8(off) << 8) | g8(off + 1)
-
-        eth = proto == 1
-        etype = np.where(eth, (hdr[:, 12].astype(np.uint32) << 8) | hdr[:, 13], 0)
-        etype = np.where(proto == 11, 0x0800, np.where(proto == 12, 0x86DD, etype))
-        l3 = np.where(eth, 14, 0)
-        vlan = np.zeros(n, dtype=np.uint32)
-        for _ in range(2):  # 802.1Q, then QinQ
-            tagged = (etype == 0x8100) | (etype == 0x88A8) | (etype == 0x9100)
-            if not tagged.any():
-                break
-            vlan = np.where(tagged & (vlan == 0), g16(l3) & 0xFFF, vlan)
-            etype = np.where(tagged, g16(l3 + 2), etype)
-            l3 = l3 + 4 * tagged
-        mpls = etype == 0x8847
-        if mpls.any():
-            labels = np.empty(n, dtype=object)
-            labels.fill(EMPTY_U32)
-            stack: list[np.ndarray] = []
-            inside = mpls.copy()
-            for _ in range(8):
-                entry = (g16(l3) << 16) | g16(l3 + 2)
-                stack.append(np.where(inside, entry >> 12, 0))
-                l3 = l3 + 4 * inside
-                inside = inside & ((entry & 0x100) == 0)
-                if not inside.any():
-                    break
-            depth = np.stack(stack, axis=1)
-            for i in np.flatnonzero(mpls).tolist():
-                labels[i] = np.array([x for x in depth[i].tolist() if x], dtype=np.uint32)
-            cols["MPLSLabels"] = labels
-            nibble = g8(l3) >> 4
-            etype = np.where(
-                mpls, np.where(nibble == 4, 0x0800, np.where(nibble == 6, 0x86DD, 0)), etype
-            )
-        cols["SrcVlan"] = vlan.astype(np.uint16)
-        cols["DstVlan"] = np.zeros(n, dtype=np.uint16)
-        cols["DstMAC"] = np.where(eth, _mac(hdr[:, 0:6]), 0).astype(np.uint64)
-        cols["SrcMAC"] = np.where(eth, _mac(hdr[:, 6:12]), 0).astype(np.uint64)
-        cols["EType"] = etype.astype(np.uint16)
-
-        v4 = etype == 0x0800
-        v6 = etype == 0x86DD
-        r4, r16 = np.arange(4), np.arange(16)
-        src4 = ipv4_to_s16(hdr[rows[:, None], np.minimum((l3 + 12)[:, None] + r4, last)])
-        dst4 = ipv4_to_s16(hdr[rows[:, None], np.minimum((l3 + 16)[:, None] + r4, last)])
-        src6 = ipv6_to_s16(hdr[rows[:, None], np.minimum((l3 + 8)[:, None] + r16, last)])
-        dst6 = ipv6_to_s16(hdr[rows[:, None], np.minimum((l3 + 24)[:, None] + r16, last)])
-        cols["SrcAddr"] = np.where(v4, src4, np.where(v6, src6, b""))
-        cols["DstAddr"] = np.where(v4, dst4, np.where(v6, dst6, b""))
-        b0, b1 = g8(l3), g8(l3 + 1)
-        l4proto = np.where(v4, g8(l3 + 9), np.where(v6, g8(l3 + 6), 0))
-        cols["Proto"] = l4proto.astype(np.uint8)
-        cols["IPTos"] = np.where(v4, b1, np.where(v6, ((b0 & 0xF) << 4) | (b1 >> 4), 0)).astype(
-            np.uint8
-        )
-        cols["IPTTL"] = np.where(v4, g8(l3 + 8), np.where(v6, g8(l3 + 7), 0)).astype(np.uint8)
-        fragment = v4 & ((g16(l3 + 6) & 0x1FFF) != 0)
-        l4 = np.where(v4, l3 + (b0 & 0xF) * 4, l3 + 40)
-        ports = (v4 | v6) & ~fragment & ((l4proto == 6) | (l4proto == 17))
-        cols["SrcPort"] = np.where(ports, g16(l4), 0).astype(np.uint16)
-        cols["DstPort"] = np.where(ports, g16(l4 + 2), 0).astype(np.uint16)
-        cols["TCPFlags"] = np.where(ports & (l4proto == 6), g8(l4 + 13), 0).astype(np.uint16)
-        icmp4 = v4 & ~fragment & (l4proto == 1)
-        icmp6 = v6 & (l4proto == 58)
-        t, code = g8(l4), g8(l4 + 1)
-        cols["ICMPv4Type"] = np.where(icmp4, t, 0).astype(np.uint8)
-        cols["ICMPv4Code"] = np.where(icmp4, code, 0).astype(np.uint8)
-        cols["ICMPv6Type"] = np.where(icmp6, t, 0).astype(np.uint8)
-        cols["ICMPv6Code"] = np.where(icmp6, code, 0).astype(np.uint8)
-
-    def _apply_extras(self, cols: dict[str, Any], n: int) -> None:
+    def _apply_extras(self, cols: dict[str, Any], n: int, decap: np.ndarray | None) -> None:
         for name in ("NextHop", "DstASPath", "DstCommunities"):
             if name not in cols:
                 if name == "NextHop":
@@ -330,6 +354,8 @@ class SflowDecoder:
                 cols[name] = np.full(n, cols[name])
         for row, _, extra in sorted(self.extras, key=lambda e: (e[0], e[1])):
             sampled = extra.pop("_sampled", False)
+            if decap is not None and decap[row]:
+                continue  # decapsulating: only the sampled header tells the inner packet
             if sampled and cols["EType"][row]:
                 continue  # a raw header of the same sample is more complete
             for name, value in extra.items():
@@ -339,29 +365,7 @@ class SflowDecoder:
                 column[row] = value
 
 
-def parse_frames(frames: list[bytes]) -> dict[str, Any]:
-    """Columns from Ethernet frames (IPFIX dataLinkFrameSection), with the sFlow header parser."""
-    # each frame as an sFlow raw header record: length word, then protocol 1 (Ethernet)
-    records = [struct.pack("!IIIII", 16 + len(f), 1, len(f), 0, len(f)) + f for f in frames]
-    offsets = np.cumsum([4] + [len(r) for r in records[:-1]], dtype=np.int64)
-    u = np.frombuffer(b"".join(records) + b"\0" * (WINDOW + 64), dtype=np.uint8)
-    r4 = np.arange(4)
-
-    def be32(offs: np.ndarray) -> np.ndarray:
-        return u[offs[:, None] + r4].view(">u4").ravel()
-
-    cols: dict[str, Any] = {}
-    SflowDecoder._headers(u, offsets, np.ones(len(frames), dtype=bool), be32, cols)
-    return cols
-
-
 _PRIORITY = {3: 0, 4: 0, 1003: 1, 1002: 2}  # router next hop overrides the gateway's
-
-
-def _mac(raw: np.ndarray) -> np.ndarray:
-    out = np.zeros((raw.shape[0], 8), dtype=np.uint8)
-    out[:, 2:] = raw
-    return out.view(">u8").ravel()
 
 
 def _addr(buf: bytes, p: int) -> tuple[bytes, int]:
@@ -402,7 +406,7 @@ def _parse_extra(buf: bytes, fmt: int, p: int, end: int) -> dict[str, Any] | Non
                 return None
             return {
                 "NextHop": nh,
-                "SrcAS": src_as,
+                "SrcAS": src_as or own_as,  # 0: the source is in our own AS
                 "DstAS": path[-1] if path else own_as,  # empty path: our own AS
                 "DstASPath": np.array(path, dtype=np.uint32),
                 "DstCommunities": np.array(communities, dtype=np.uint32),

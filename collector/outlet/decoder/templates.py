@@ -45,8 +45,8 @@ class Template:
 # Information elements (IANA IPFIX numbering, NetFlow v9 shares 1-127) feeding each column,
 # first present wins, later ones fill rows where the earlier is zero.
 COLUMN_SOURCES: dict[str, tuple[int, ...]] = {
-    "Bytes": (1, 85, 23, 312),  # 312: dataLinkFrameSize
-    "Packets": (2, 86, 24),
+    "Bytes": (1, 85, 23, 231, 312),  # 231: NSEL initiatorOctets, 312: dataLinkFrameSize
+    "Packets": (2, 86, 24, 298),  # 298: initiatorPackets
     "SrcAddr": (8, 27),
     "DstAddr": (12, 28),
     "SrcNetMask": (9, 29),
@@ -86,6 +86,12 @@ SAMPLER_ID, SELECTOR_ID = 48, 302
 PACKET_INTERVAL, PACKET_SPACE = 305, 306
 FIRST_SWITCHED, START_SECONDS, START_MILLISECONDS = 22, 150, 152
 DATALINK_FRAME_SECTION = 315  # a sampled frame, parsed like an sFlow raw header
+NSEL_EVENT = 233  # Cisco ASA firewallEvent: 1 created, 2 deleted, 3 denied, 5 updated
+NSEL_CREATED, NSEL_DENIED = 1, 3
+# NSEL responder counters: the reverse direction of the connection, as an RFC 5103 biflow
+NSEL_REVERSE = {232: 1, 299: 2}
+JUNIPER_PEN, JUNIPER_CPID = 2636, 137  # Juniper commonPropertiesId
+JUNIPER_FORWARDING_EXCEPTION = 0x02  # CPID type (top 6 of the first 16 bits)
 _NEEDED = (
     {ie for ies in COLUMN_SOURCES.values() for ie in ies}
     | set(MPLS_IES)
@@ -93,6 +99,7 @@ _NEEDED = (
     | set(ICMP_SINGLE)
     | {SAMPLING_INTERVAL, SAMPLER_RANDOM_INTERVAL, SAMPLER_ID, SELECTOR_ID}
     | {PACKET_INTERVAL, PACKET_SPACE, FIRST_SWITCHED, START_SECONDS, START_MILLISECONDS}
+    | {NSEL_EVENT}
 )
 # RFC 5103: the reverse direction of a biflow, turned into a second flow.
 _REVERSE_NEEDED = frozenset({1, 2, 5, 6, 85, 86})
@@ -129,6 +136,7 @@ class Compiled:
         offsets: list[int] = []
         self.kinds: dict[int, str] = {}  # ie -> "u" (uint), "u*" (odd length), "a4", "a16", "mac"
         self.reverse: dict[int, str] = {}
+        self.juniper: list[str] = []  # Juniper commonPropertiesId fields
         offset = 0
         variable = False
         for ie, length, pen in template.fields:
@@ -143,14 +151,23 @@ class Compiled:
                     formats.append(fmt)
                     offsets.append(offset)
                     self.kinds[ie] = kind
-            elif pen == REVERSE_PEN and ie in _REVERSE_NEEDED and ie not in self.reverse:
-                kind = _kind(ie, length)
-                if kind is not None:
+            elif (pen == REVERSE_PEN and ie in _REVERSE_NEEDED) or (
+                pen == 0 and ie in NSEL_REVERSE
+            ):
+                rie = ie if pen else NSEL_REVERSE[ie]
+                kind = _kind(rie, length)
+                if kind is not None and rie not in self.reverse:
                     fmt = f">u{length}" if kind == "u" else ("u1", (length,))
-                    names.append(f"r{ie}")
+                    names.append(f"r{rie}")
                     formats.append(fmt)
                     offsets.append(offset)
-                    self.reverse[ie] = f"r{ie}"
+                    self.reverse[rie] = f"r{rie}"
+            elif pen == JUNIPER_PEN and ie == JUNIPER_CPID and 2 <= length <= 8:
+                name = f"j{len(self.juniper)}"
+                names.append(name)
+                formats.append(("u1", (length,)))
+                offsets.append(offset)
+                self.juniper.append(name)
             offset += length
         self.variable = variable
         self.record_length = offset
@@ -209,6 +226,18 @@ class Compiled:
                 cols[column] = value
         if "ForwardingStatus" in cols:
             cols["ForwardingStatus"] = cols["ForwardingStatus"] & 0xFF
+        if self.juniper:
+            self._juniper(arr, cols)
+        if NSEL_EVENT in kinds:
+            event = self.uint(arr, NSEL_EVENT)
+            # a "created" event carries no traffic yet: its bytes come with the updates and
+            # the teardown (deltas), so counting it too would count the connection twice
+            cols["_keep"] = event != NSEL_CREATED
+            denied = event == NSEL_DENIED
+            if denied.any():
+                cols["ForwardingStatus"] = np.where(
+                    denied, 129, cols.get("ForwardingStatus", 64)
+                ).astype(np.uint8)  # 129: dropped, ACL deny (RFC 7270)
         if FLOW_DIRECTION in kinds:
             cols["FlowDirection"] = self.uint(arr, FLOW_DIRECTION).astype(np.uint8) + 1
         # EType: from ethernetType, ipVersion, or which address family the template carries.
@@ -250,6 +279,17 @@ class Compiled:
         if any(ie in kinds for ie in MPLS_IES):
             cols["MPLSLabels"] = self._mpls(arr)
         return cols
+
+    def _juniper(self, arr: np.ndarray, cols: dict[str, Any]) -> None:
+        """Forwarding exception details with a non-zero code: the packet was dropped (128)."""
+        dropped = np.zeros(len(arr), dtype=bool)
+        for name in self.juniper:
+            raw = arr[name]
+            first16 = (raw[:, 0].astype(np.uint32) << 8) | raw[:, 1]
+            dropped |= ((first16 >> 10) == JUNIPER_FORWARDING_EXCEPTION) & ((first16 & 0x3FF) != 0)
+        if dropped.any():
+            status = cols.get("ForwardingStatus", 64)
+            cols["ForwardingStatus"] = np.where(dropped, 128, status).astype(np.uint8)
 
     def _mpls(self, arr: np.ndarray) -> np.ndarray:
         stack = [self.uint(arr, ie) for ie in MPLS_IES if ie in self.kinds]
@@ -354,6 +394,8 @@ def strip_variable(template: Template) -> Template:
 # Persistence: templates and sampling rates shared by every outlet process.
 
 TemplateKey = tuple[bytes, int, int]  # (exporter address, observation domain / source id, id)
+Changes = dict[TemplateKey, "Template | None"]  # templates to write; None: to delete
+RateChanges = dict[tuple[bytes, int], dict[int, int]]  # (exporter, domain) -> sampler -> rate
 
 
 class TemplateStore(Protocol):
@@ -364,14 +406,29 @@ class TemplateStore(Protocol):
     def delete_template(self, exporter: bytes, domain: int, tid: int) -> None: ...
     def load_sampling(self, exporter: bytes, domain: int) -> dict[int, int]: ...
     def save_sampling(self, exporter: bytes, domain: int, sampler: int, rate: int) -> None: ...
+    def load_templates(self, keys: list[TemplateKey]) -> list[Template | None]: ...
+    def load_samplings(self, exporter: bytes) -> dict[int, dict[int, int]]: ...
+    def save_batch(
+        self, templates: Changes, rates: RateChanges, touch: set[bytes], ttl: float
+    ) -> None:
+        """Write (None: delete) templates and sampling rates, and make the keys of the
+        exporters written or in `touch` expire `ttl` seconds from now. One round trip."""
 
 
 @dataclass
 class MemoryTemplateStore:
-    """In-process store (the default): state lives as long as the process."""
+    """In-process store (the default): state lives as long as the process, the oldest
+    templates forgotten past `max_templates`."""
 
     templates: dict[TemplateKey, Template] = field(default_factory=dict)
     rates: dict[tuple[bytes, int], dict[int, int]] = field(default_factory=dict)
+    max_templates: int = 200_000
+
+    def _bound(self) -> None:
+        while len(self.templates) > self.max_templates:
+            del self.templates[next(iter(self.templates))]
+        while len(self.rates) > self.max_templates:
+            del self.rates[next(iter(self.rates))]
 
     def load_template(self, exporter: bytes, domain: int, tid: int) -> Template | None:
         return self.templates.get((exporter, domain, tid))
@@ -387,6 +444,24 @@ class MemoryTemplateStore:
 
     def save_sampling(self, exporter: bytes, domain: int, sampler: int, rate: int) -> None:
         self.rates.setdefault((exporter, domain), {})[sampler] = rate
+
+    def load_templates(self, keys: list[TemplateKey]) -> list[Template | None]:
+        return [self.templates.get(k) for k in keys]
+
+    def load_samplings(self, exporter: bytes) -> dict[int, dict[int, int]]:
+        return {d: dict(r) for (e, d), r in self.rates.items() if e == exporter}
+
+    def save_batch(
+        self, templates: Changes, rates: RateChanges, touch: set[bytes], ttl: float
+    ) -> None:
+        for key, template in templates.items():
+            if template is None:
+                self.templates.pop(key, None)
+            else:
+                self.templates[key] = template
+        for rkey, table in rates.items():
+            self.rates.setdefault(rkey, {}).update(table)
+        self._bound()
 
 
 class RedisTemplateStore:
@@ -431,3 +506,49 @@ class RedisTemplateStore:
 
     def save_sampling(self, exporter: bytes, domain: int, sampler: int, rate: int) -> None:
         self.client.hset(self._key("sampling", exporter), f"{domain}:{sampler}", str(rate))
+
+    def load_templates(self, keys: list[TemplateKey]) -> list[Template | None]:
+        by_exporter: dict[bytes, list[int]] = {}  # one HMGET per exporter, one round trip
+        for i, key in enumerate(keys):
+            by_exporter.setdefault(key[0], []).append(i)
+        pipe = self.client.pipeline(transaction=False)
+        for exporter, rows in by_exporter.items():
+            fields = [f"{keys[i][1]}:{keys[i][2]}" for i in rows]
+            pipe.hmget(self._key("templates", exporter), fields)
+        out: list[Template | None] = [None] * len(keys)
+        for rows, values in zip(by_exporter.values(), pipe.execute(), strict=True):
+            for i, raw in zip(rows, values, strict=True):
+                out[i] = None if raw is None else Template.from_json(raw)
+        return out
+
+    def load_samplings(self, exporter: bytes) -> dict[int, dict[int, int]]:
+        out: dict[int, dict[int, int]] = {}
+        for k, v in self.client.hgetall(self._key("sampling", exporter)).items():
+            d, _, sampler = (k.decode() if isinstance(k, bytes) else k).partition(":")
+            out.setdefault(int(d), {})[int(sampler)] = int(v)
+        return out
+
+    def save_batch(
+        self, templates: Changes, rates: RateChanges, touch: set[bytes], ttl: float
+    ) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        exporters = set(touch)
+        writes: dict[str, dict[str, str]] = {}
+        for (exporter, domain, tid), template in templates.items():
+            key = self._key("templates", exporter)
+            exporters.add(exporter)
+            if template is None:
+                pipe.hdel(key, f"{domain}:{tid}")
+            else:
+                writes.setdefault(key, {})[f"{domain}:{tid}"] = template.to_json()
+        for (exporter, domain), table in rates.items():
+            exporters.add(exporter)
+            key = self._key("sampling", exporter)
+            writes.setdefault(key, {}).update({f"{domain}:{s}": str(r) for s, r in table.items()})
+        for key, mapping in writes.items():
+            pipe.hset(key, mapping=mapping)
+        seconds = max(1, int(ttl))
+        for exporter in exporters:  # quiet exporters' keys go away by themselves
+            pipe.expire(self._key("templates", exporter), seconds)
+            pipe.expire(self._key("sampling", exporter), seconds)
+        pipe.execute()

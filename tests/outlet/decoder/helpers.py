@@ -82,7 +82,8 @@ _SFLOW = {
     "udp.srcport": "SrcPort",
     "tcp.dstport": "DstPort",
     "udp.dstport": "DstPort",
-    "sflow_245.header.frame_length": "Bytes",
+    "ip.len": "Bytes",  # Bytes is the IP packet's length (NetFlow's meaning)
+    "ipv6.plen": "Bytes6",
     "sflow.flow_sample.input_interface": "InIf",
     "sflow.flow_sample.output_interface_value": "OutIf",
 }
@@ -153,8 +154,12 @@ def _collect(el: ET.Element, names: dict[str, str]) -> Record:
         show = f.get("show", "")
         if key in ("SrcAddr", "DstAddr"):
             rec[key] = show
+        elif key == "Bytes6":
+            if "Bytes" not in rec:
+                rec["Bytes"] = int(show, 0) + 40  # payload length + the fixed header
         else:
             rec[key] = int(show, 0)
+    rec.pop("Bytes6", None)
     return rec
 
 

@@ -126,7 +126,8 @@ def test_sflow_1140() -> None:
     r = _one(rows, SrcAddr="104.26.8.24", DstAddr="45.90.161.46")
     assert (r["SrcPort"], r["DstPort"], r["InIf"], r["OutIf"]) == (443, 56876, 49001, 25)
     assert (r["SrcAS"], r["DstAS"], r["SamplingRate"]) == (13335, 39421, 1024)
-    assert (r["Bytes"], r["Packets"], r["ForwardingStatus"]) == (439, 1, 64)
+    # the IP packet's length (NetFlow's meaning), not the 439-byte frame
+    assert (r["Bytes"], r["Packets"], r["ForwardingStatus"]) == (421, 1, 64)
     assert (r["NextHop"], r["SrcNetMask"], r["DstNetMask"], r["DstVlan"]) == (
         "45.90.161.46", 20, 27, 100,
     )  # fmt: skip
@@ -134,6 +135,9 @@ def test_sflow_1140() -> None:
     assert len(v6) == 3 and all(r["SrcVlan"] == 100 and r["DstPort"] == 22 for r in v6)
     path = _one(rows, SrcAddr="45.90.161.148")
     assert path["DstASPath"] == [203698, 6762, 26615] and path["DstAS"] == 26615
+    # the gateway's source AS is 0: the gateway's own AS; Bytes from the IP header
+    assert (path["SrcAS"], path["Bytes"], path["SrcVlan"]) == (39421, 40, 100)
+    assert all(r["Bytes"] == 1500 for r in v6)
 
 
 def test_sflow_interfaces_and_forwarding_status() -> None:
@@ -169,7 +173,7 @@ def test_sflow_raw_ipv4_header() -> None:
     rows = _sflow("data-sflow-raw-ipv4")
     assert len(rows) == 2
     assert {r["DstAddr"] for r in rows} == {"92.222.186.1", "92.222.184.1"}
-    assert all(r["Proto"] == 1 and r["Bytes"] == 50 and r["OutIf"] == 2 for r in rows)
+    assert all(r["Proto"] == 1 and r["Bytes"] == 32 and r["OutIf"] == 2 for r in rows)
 
 
 def test_sflow_use_source_address() -> None:

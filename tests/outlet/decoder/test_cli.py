@@ -41,3 +41,28 @@ def test_errors_are_one_clear_line() -> None:
     )  # fmt: skip
     assert missing.returncode == 0 and missing.stdout == ""
     assert "template" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_decode_with_decapsulation(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import dpkt
+
+    from tests.outlet.decoder import frames as f
+    from tests.outlet.decoder.test_rules import TUNNELS, V4_TCP
+
+    datagram = f.sflow(
+        f.flow_sample([f.raw_header(TUNNELS["gre"][0])]), f.flow_sample([f.raw_header(V4_TCP)])
+    )
+    packet = f.eth(0x0800, f.ip4("192.0.2.50", "192.0.2.1", 17, f.udp(6343, 6343, datagram)))
+    path = tmp_path / "gre.pcap"
+    with path.open("wb") as handle:
+        dpkt.pcap.Writer(handle, linktype=dpkt.pcap.DLT_EN10MB).writepkt(packet, ts=1.0)
+    assert main(["decode", str(path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert (
+        main(["decode", "--decapsulation", "gre", "--columns", "SrcAddr,DstPort", str(path)]) == 0
+    )
+    out = capsys.readouterr()
+    assert [json.loads(line) for line in out.out.splitlines()] == [
+        {"SrcAddr": "172.16.0.1", "DstPort": 8443}
+    ]
+    assert out.err.strip() == "flowweir decode: 1 flows dropped: not gre-encapsulated"

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from collector.kafka.envelope import DecoderKind
 from collector.metrics.stats import Stats
 from collector.outlet.decoder import METRICS, Decoder, make_envelope, sniff_kind
 from collector.outlet.decoder.pcap import read_udp
@@ -70,6 +71,23 @@ def test_every_truncation_of_every_capture_is_counted(
 _versions = st.sampled_from([b"\0\x05", b"\0\x09", b"\0\x0a", b"\0\0\0\x05", b""])
 
 
+def _accounted(stats: Stats) -> float:
+    """Datagrams decoded plus datagrams or sets counted as errors."""
+    names = ("flowweir_outlet_decoder_datagrams", "flowweir_outlet_decoder_errors")
+    return sum(v for (name, _), v in stats.values.items() if name in names)
+
+
+class _Raised(logging.Handler):
+    """Records of ERROR level: the decoder's safety net caught an exception."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 @given(prefix=_versions, body=st.binary(max_size=600), base=st.sampled_from(DATAGRAMS))
 def test_random_and_mutated_datagrams_never_raise(prefix: bytes, body: bytes, base: bytes) -> None:
@@ -77,11 +95,33 @@ def test_random_and_mutated_datagrams_never_raise(prefix: bytes, body: bytes, ba
     mutated = bytearray(base)
     for i, b in enumerate(body[:32]):  # flip some bytes of a real datagram
         mutated[(i * 37 + b) % len(mutated)] ^= b
-    before = _errors(stats)
-    batch = decoder.decode(
-        [make_envelope(prefix + body, "192.0.2.9"), make_envelope(bytes(mutated), "192.0.2.9")]
+    raised = _Raised()
+    logger = logging.getLogger("collector.outlet.decoder")
+    logger.addHandler(raised)
+    try:
+        for datagram in (prefix + body, bytes(mutated)):
+            before = _accounted(stats)
+            batch = decoder.decode([make_envelope(datagram, "192.0.2.9")])
+            # every datagram fed is either decoded or counted as malformed, never silently lost
+            assert _accounted(stats) >= before + 1, datagram.hex()
+            assert batch.n >= 0
+    finally:
+        logger.removeHandler(raised)
+    assert not raised.records, raised.records[0].getMessage()  # no exception reached the net
+
+
+@settings(max_examples=300, deadline=2000)
+@given(version=st.sampled_from([0, 1, 6, 7, 8, 11, 255]), body=st.binary(min_size=0, max_size=300))
+def test_every_datagram_of_an_unknown_version_is_counted(version: int, body: bytes) -> None:
+    stats = Stats(METRICS)
+    datagram = bytes([0, version]) + body
+    batch = Decoder(stats).decode([make_envelope(datagram, "192.0.2.9", kind=DecoderKind.NETFLOW)])
+    assert batch.n == 0
+    assert (
+        stats.get("flowweir_outlet_decoder_errors", ("192.0.2.9", "unknown_version"))
+        + stats.get("flowweir_outlet_decoder_errors", ("192.0.2.9", "truncated"))
+        == 1
     )
-    assert batch.n >= 0 and _errors(stats) >= before
 
 
 @settings(max_examples=200, deadline=2000)
@@ -126,7 +166,7 @@ def test_random_ipfix_templates_never_raise(
     datagram = struct.pack("!HHIII", 10, 16 + len(sets), 1_700_000_000, 1, 7) + sets
     stats = Stats(METRICS)
     caplog_errors = []
-    handler = logging.Handler()
+    handler = logging.Handler(logging.ERROR)  # a caught exception; malformed input only warns
     handler.emit = caplog_errors.append  # type: ignore[method-assign]
     logging.getLogger("collector.outlet.decoder").addHandler(handler)
     try:

@@ -45,13 +45,13 @@ def test_qinq_mpls_ipv6_udp() -> None:
     frame = MACS + struct.pack("!HHHH", 0x88A8, 10, 0x8100, 20) + struct.pack("!H", 0x8847)
     frame += mpls + _ipv6_udp(5353, 53)
     (row,) = decode_datagrams([_sflow(_flow_sample([_raw(frame)]))]).to_rows()
-    assert row["SrcVlan"] == 10 and row["MPLSLabels"] == [100, 200]
+    assert row["SrcVlan"] == 20 and row["MPLSLabels"] == [100, 200]  # QinQ: the inner tag
     assert (row["EType"], row["Proto"], row["SrcAddr"], row["DstAddr"]) == (
         0x86DD, 17, "2001:db8::1", "2001:db8::2",
     )  # fmt: skip
     assert (row["SrcPort"], row["DstPort"], row["IPTTL"], row["IPTos"]) == (5353, 53, 33, 0x0A)
     assert (row["SrcMAC"], row["DstMAC"]) == ("02:00:00:00:00:01", "02:00:00:00:00:02")
-    assert (row["Bytes"], row["Packets"], row["SamplingRate"]) == (1000, 1, 512)
+    assert (row["Bytes"], row["Packets"], row["SamplingRate"]) == (48, 1, 512)  # IPv6 length
     assert (row["InIf"], row["OutIf"], row["ExporterAddress"]) == (3, 4, "192.0.2.50")
 
 

@@ -155,7 +155,8 @@ def test_state_survives_a_restart_through_redis(redis_url: str) -> None:
 
 
 def test_kept_data_decoded_when_another_outlet_stores_the_template(redis_url: str) -> None:
-    here = Decoder(store=RedisTemplateStore.from_url(redis_url))
+    config = DecoderConfig(template_miss_retry=0)  # ask the store again at every flush
+    here = Decoder(store=RedisTemplateStore.from_url(redis_url), config=config)
     assert decode_datagrams(_payloads("data"), EXPORTER, here).n == 0  # kept, template unknown
     there = Decoder(store=RedisTemplateStore.from_url(redis_url))
     decode_datagrams(_payloads("template"), EXPORTER, there)  # lands on another outlet
