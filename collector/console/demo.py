@@ -45,8 +45,9 @@ def _pick(values: Any, index: str) -> str:
     return f"{_array(values)}[{index} + 1]"
 
 
-def backfill_sql(database: str, start: int, end: int, rows: int) -> str:
-    """ClickHouse generates `rows` flows with TimeReceived in [start, end)."""
+def backfill_sql(database: str, start: int, end: int, rows: int, scale: int = 1) -> str:
+    """ClickHouse generates `rows` flows with TimeReceived in [start, end); `scale` multiplies
+    each flow's packets and bytes (the demo matches the live demo exporter's volume with it)."""
     span = max(end - start, 1)
     h = "cityHash64(number)"
     inbound = f"({h} % 4)"  # 0-1: from transit/peering to core/customer, 2-3: the reverse
@@ -83,8 +84,9 @@ def backfill_sql(database: str, start: int, end: int, rows: int) -> str:
         "Proto": f"toUInt8(if({proto_roll} < 80, 6, if({proto_roll} < 98, 17, 1)))",
         "SrcPort": f"toUInt16({_pick(PORTS, f'(intDiv({h}, 23) % {len(PORTS)})')})",
         "DstPort": f"toUInt16(32768 + intDiv({h}, 29) % 28000)",
-        "Packets": f"toUInt64(1 + intDiv({h}, 31) % 20)",
-        "Bytes": f"toUInt64((1 + intDiv({h}, 31) % 20) * (64 + intDiv({h}, 37) % 1400) * {daily})",
+        "Packets": f"toUInt64((1 + intDiv({h}, 31) % 20) * {int(scale)})",
+        "Bytes": f"toUInt64((1 + intDiv({h}, 31) % 20) * (64 + intDiv({h}, 37) % 1400) * {daily}"
+        f" * {int(scale)})",
         "ForwardingStatus": "toUInt8(64)",
         "FlowDirection": "toUInt8(1)",
     }
@@ -131,12 +133,14 @@ def start_demo_console(
     directory: Path,
     hours: int = 24,
     rows: int = 500_000,
+    scale: int = 100,
     user: str = "demo",
     password: str = "demo",
     now: int | None = None,
 ) -> tuple[Daemon, str]:
     """For `make demo`: backfill the past `hours`, start `flowweir console`, return it and its URL.
 
+    `scale` 100 puts the backfill near the live demo exporter's volume (a few Gbit/s per router).
     `config` is the demo's configuration (its `clickhouse` section names the server and the
     database the orchestrator already created); the backfill writes as that section's user,
     the console reads as the devservices' read-only `flowweir_console`. The caller stops the
@@ -148,7 +152,7 @@ def start_demo_console(
     end = int(time.time() if now is None else now) - 60
     executor = DriverExecutor(server, ch.get("username", "default"), ch.get("password", ""), 300)
     try:
-        executor.query(backfill_sql(database, end - hours * 3600, end, rows))
+        executor.query(backfill_sql(database, end - hours * 3600, end, rows, scale))
     finally:
         executor.close()
     listen = f"127.0.0.1:{free_port()}"

@@ -191,7 +191,7 @@ class User(BaseModel):
     email: str = ""
 
 
-class Interface(BaseModel):
+class InterfaceSummary(BaseModel):
     index: int
     name: str
     description: str
@@ -203,7 +203,7 @@ class Interface(BaseModel):
     out_bps: float
 
 
-class Exporter(BaseModel):
+class ExporterSummary(BaseModel):
     address: str
     name: str
     group: str
@@ -223,11 +223,11 @@ class Exporter(BaseModel):
     decoder_errors: dict[str, int] = Field(
         default_factory=dict, description="by kind, since the outlets started"
     )
-    interfaces: list[Interface]
+    interfaces: list[InterfaceSummary]
 
 
 class Exporters(BaseModel):
-    exporters: list[Exporter]
+    exporters: list[ExporterSummary]
     outlet_problems: list[str] = Field(
         default_factory=list, description="outlets that did not answer"
     )

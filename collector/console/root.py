@@ -329,13 +329,13 @@ class Console:
         outlets = read_outlets(c.console.outlet_endpoints or [c.outlet.http.listen])
         if outlets.problems:
             self.stats.inc(m.OUTLET_ERRORS, (), len(outlets.problems))
-        exporters: dict[str, api.Exporter] = {}
+        exporters: dict[str, api.ExporterSummary] = {}
         for r in self.runner.query(interfaces_sql, "exporters"):
             address = str(r[0]).removeprefix("::ffff:")
             exp = exporters.get(str(r[0]))
             if exp is None:
                 f = flows.get(str(r[0]))
-                exp = api.Exporter(
+                exp = api.ExporterSummary(
                     address=address,
                     name=str(r[1]),
                     group=str(r[2]),
@@ -356,7 +356,7 @@ class Console:
                 exporters[str(r[0])] = exp
             in_bps, out_bps = traffic.get((str(r[0]), int(r[7])), (0.0, 0.0))
             exp.interfaces.append(
-                api.Interface(
+                api.InterfaceSummary(
                     index=int(r[7]),
                     name=str(r[8]),
                     description=str(r[9]),

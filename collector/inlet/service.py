@@ -12,7 +12,7 @@ from collector.inlet import ebpf
 from collector.inlet.config import InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.udp import ListenerSocket, open_listener_group, open_listener_socket, rmem_max
-from collector.inlet.worker import WorkerSpec, worker_main
+from collector.inlet.worker import InletWorkerSpec, worker_main
 from collector.supervisor import Supervisor
 
 log = logging.getLogger("flowweir.inlet")
@@ -106,7 +106,7 @@ class InletService(Supervisor):
 
     def _spawn(self, listener: Listener, index: int, sock: ListenerSocket | None = None) -> Any:
         ls = sock or listener.sockets[index]
-        spec = WorkerSpec(
+        spec = InletWorkerSpec(
             listener.label,
             index,
             listener.input,

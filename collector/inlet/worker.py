@@ -37,7 +37,7 @@ RECEIVE_TIMEOUT = 0.2  # seconds a blocked recvmmsg waits before checking for sh
 
 
 @dataclass
-class WorkerSpec:
+class InletWorkerSpec:
     listener: str
     index: int
     input: InputConfig
@@ -57,7 +57,7 @@ BATCH_WAIT_MIN_BUFFER = 4 * 1024 * 1024
 
 
 class Worker:
-    def __init__(self, spec: WorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
+    def __init__(self, spec: InletWorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
         self.spec = spec
         self.sock = sock
         self.queue = metrics_queue
@@ -245,7 +245,7 @@ class Worker:
         return 0 if remaining == 0 else 1
 
 
-def worker_main(spec: WorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
+def worker_main(spec: InletWorkerSpec, sock: socket.socket, metrics_queue: Any) -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
 
     def build() -> Worker:

@@ -10,7 +10,7 @@ from collector.kafka.envelope import topic_name
 from collector.kafka.security import librdkafka_settings
 from collector.outlet.clickhouse.writer import FIXES
 from collector.outlet.metrics import OUTLET_METRICS
-from collector.outlet.worker import WorkerSpec, worker_main
+from collector.outlet.worker import OutletWorkerSpec, worker_main
 from collector.supervisor import Supervisor
 
 log = logging.getLogger("flowweir.outlet")
@@ -94,7 +94,7 @@ class OutletService(Supervisor):
         )
 
     def _spawn(self, index: int) -> Any:
-        spec = WorkerSpec(index, self.config, self.verbose)
+        spec = OutletWorkerSpec(index, self.config, self.verbose)
         return self.spawn(worker_main, (spec, self.metrics_queue), f"outlet-{index}")
 
     def workers(self) -> dict[str, Any]:

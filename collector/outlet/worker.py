@@ -43,14 +43,14 @@ P = "flowweir_outlet_kafka_"
 
 
 @dataclass
-class WorkerSpec:
+class OutletWorkerSpec:
     index: int
     config: Config
     verbose: bool = False
 
 
 class OutletWorker:
-    def __init__(self, spec: WorkerSpec, metrics_queue: Any) -> None:
+    def __init__(self, spec: OutletWorkerSpec, metrics_queue: Any) -> None:
         self.spec = spec
         self.config = spec.config
         self.out = spec.config.outlet
@@ -387,6 +387,6 @@ class OutletWorker:
             self.publish()
 
 
-def worker_main(spec: WorkerSpec, metrics_queue: Any) -> None:
+def worker_main(spec: OutletWorkerSpec, metrics_queue: Any) -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
     run_worker(spec.verbose, lambda: OutletWorker(spec, metrics_queue), metrics_queue)
