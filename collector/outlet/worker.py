@@ -254,6 +254,9 @@ class OutletWorker:
         feed = self.decoder.feed
         observe = self.enricher.observe  # notes each datagram's source (exporter trust)
         offsets = self.offsets
+        # v2 carries the inlet input's decapsulation; v1 says nothing, so the outlet's
+        # outlet.decoder.decapsulation applies. None: the decoder's default (the cheap path).
+        default = self.decoder.decapsulation
         for msg in msgs:
             if msg.error() is not None:
                 self._on_error(msg.error())
@@ -266,7 +269,10 @@ class OutletWorker:
                 envelopes = exc.kept  # a damaged v2 message: the datagrams before the damage
             token = ((msg.topic(), msg.partition()), msg.offset())  # see Decoder.held()
             for envelope in envelopes:
-                feed(observe(envelope), token=token)
+                mode = int(envelope.decapsulation) if envelope.version >= 2 else default
+                feed(
+                    observe(envelope), decapsulation=None if mode == default else mode, token=token
+                )
             self.fed += 1
         self.stats.inc(P + "records", (self.name,), len(msgs))
 

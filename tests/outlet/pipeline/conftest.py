@@ -45,13 +45,16 @@ class Pipeline:
         result = orchestrate_once(self.base, self.tmp)
         assert result.returncode == 0, result.stderr
 
-    def inlet(self, workers: int = 1, host: str = "127.0.0.1") -> Daemon:
+    def inlet(
+        self, workers: int = 1, host: str = "127.0.0.1", sflow_decapsulation: str = "none"
+    ) -> Daemon:
+        sflow = {"decoder": "sflow", "listen": f"{host}:{self.sflow_port}", "workers": 1}
         config = {
             **self.base,
             "inlet": {
                 "inputs": [
                     {"decoder": "netflow", "listen": f"{host}:{self.port}", "workers": workers},
-                    {"decoder": "sflow", "listen": f"{host}:{self.sflow_port}", "workers": 1},
+                    {**sflow, "decapsulation": sflow_decapsulation},
                 ]
             },
         }
