@@ -17,7 +17,7 @@ demo: deps
 	@$(PY) scripts/demo.py
 
 test: deps lint
-	@$(PY) -m pytest $(if $(FAST),-m "not slow") $(PYTEST_ARGS)
+	@$(PY) -m pytest --durations=10 $(if $(FAST),-m "not slow") $(PYTEST_ARGS)
 
 lint:
 	@$(PY) -m ruff check collector enrich tests bench scripts

@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "decode NetFlow/IPFIX/sFlow datagrams from pcap files",
     ),
     "enrich": ("enrich.cli", "metadata enrichment workers (Celery) and cache tools"),
+    "demo-exporter": (
+        "collector.demoexporter.cli",
+        "simulated routers exporting NetFlow v9/IPFIX/sFlow, with SNMP agents",
+    ),
 }
 
 
@@ -35,6 +39,9 @@ def setup_logging(verbose: bool = False) -> None:
     )
     # The ClickHouse driver logs connection failures with tracebacks; we log one clear line instead.
     logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
+    # kafka-python-ng logs every refused connection at ERROR; the callers log what it means.
+    if not verbose:
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
 def _load(module_name: str):  # type: ignore[no-untyped-def]

@@ -11,6 +11,23 @@ from typing import Any
 
 from collector.config.root import Config, ConfigError, load_config
 
+# A worker that cannot be built exits with this code (sysexits' EX_CONFIG): its supervisor
+# does not start it again (it would fail the same way every few seconds) but stops the daemon.
+EXIT_CANNOT_START = 78
+
+
+class StartError(Exception):
+    """A worker cannot start for a reason the user must fix; the message names it and the fix."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: its message, with the type when the message alone is vague."""
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    if isinstance(exc, StartError) and text:
+        return text
+    return f"{name}: {text}" if text and text != name else name
+
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", required=True, help="YAML configuration file")
@@ -33,8 +50,8 @@ def run_daemon(name: str, args: argparse.Namespace, factory: Callable[[Config, b
     service = factory(config, args.verbose)
     try:
         return int(service.run())
-    except OSError as exc:  # a port in use, a permission missing: the user's to fix
-        logging.getLogger(f"flowweir.{name}").error("cannot start the %s: %s", name, exc)
+    except (OSError, StartError) as exc:  # a port in use, a permission missing: the user's to fix
+        logging.getLogger(f"flowweir.{name}").error("cannot start the %s: %s", name, describe(exc))
         service.stop()
         return 1
 
@@ -72,7 +89,17 @@ def run_worker(verbose: bool, build: Callable[[], Any], metrics_queue: Any) -> N
     signal.signal(signal.SIGINT, stop)
     setup_logging(verbose)
     exit_with_parent()
-    worker = build()
+    try:
+        worker = build()
+    except Exception as exc:  # noqa: BLE001 - whatever it is, restarting will not cure it
+        import multiprocessing
+
+        log = logging.getLogger("flowweir.worker")
+        log.error("%s cannot start: %s", multiprocessing.current_process().name, describe(exc))
+        log.debug("start-up failure", exc_info=True)  # the traceback, with --verbose only
+        metrics_queue.close()
+        metrics_queue.join_thread()
+        raise SystemExit(EXIT_CANNOT_START) from None
     worker.stopping = state["stop"]
     worker.publish()
     code = worker.run()

@@ -10,8 +10,9 @@ import threading
 import time
 from typing import Any
 
+from collector.daemon import EXIT_CANNOT_START, StartError
 from collector.httpapi.server import OperationsServer
-from collector.metrics.aggregate import WorkerMetrics, wait_until_ready
+from collector.metrics.aggregate import WorkerMetrics, make_registry, wait_until_ready
 from collector.metrics.stats import MetricSet
 
 RESTART_BACKOFF = 5.0  # seconds between restarts of a worker that keeps dying
@@ -36,6 +37,7 @@ class Supervisor:
         self.stop_event = threading.Event()
         self.http: OperationsServer | None = None
         self._last_restart: dict[str, float] = {}
+        self.failed: str | None = None  # the worker that could not start, if one could not
 
     # --- for subclasses ------------------------------------------------------------
     def start(self) -> None:
@@ -52,6 +54,25 @@ class Supervisor:
         return None
 
     # --- shared ----------------------------------------------------------------------
+    def serve(
+        self, service: str, listen: str, health: Any, default_port: int, reuse_port: bool = False
+    ) -> OperationsServer:
+        """Bind the operations endpoint, naming the key to change when it cannot."""
+        try:
+            return OperationsServer(
+                service,
+                listen,
+                make_registry(self.aggregator),
+                health,
+                default_port,
+                reuse_port=reuse_port,
+            )
+        except OSError as exc:
+            raise StartError(
+                f"cannot serve the operations endpoint on {listen} ({exc.strerror or exc}): "
+                f"change {service}.http.listen or stop what uses that port"
+            ) from None
+
     def spawn(self, target: Any, args: tuple[Any, ...], name: str) -> Any:
         proc = self.ctx.Process(target=target, args=args, name=name)
         proc.start()
@@ -68,12 +89,19 @@ class Supervisor:
         self.start()
         while not self.stop_event.wait(0.5):
             self._restart_dead()
-        return self.stop()
+        code = self.stop()
+        return 1 if self.failed else code
 
     def _restart_dead(self) -> None:
         for name, proc in self.workers().items():
             if proc.is_alive() or self.stop_event.is_set():
                 continue
+            if proc.exitcode == EXIT_CANNOT_START:
+                # It logged why; a new one would fail the same way every RESTART_BACKOFF.
+                self.log.error("worker %s could not start (see above); stopping", name)
+                self.failed = name
+                self.stop_event.set()
+                return
             now = time.monotonic()
             if now - self._last_restart.get(name, 0.0) < RESTART_BACKOFF:
                 continue
@@ -101,7 +129,8 @@ class Supervisor:
                 p.join()
                 code = 1
             elif p.exitcode != 0:
-                self.log.error("%s exited with code %s", p.name, p.exitcode)
+                if p.exitcode != EXIT_CANNOT_START:  # that one said why already
+                    self.log.error("%s exited with code %s", p.name, p.exitcode)
                 code = 1
         self.receiver.stop()
         self.receiver.drain()

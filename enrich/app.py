@@ -8,7 +8,7 @@ Tasks (names are part of the contract with the outlets, which send them by name)
   read for `cache-duration`, queue refreshes for entries older than `cache-refresh`.
 
 Broker and result backend are the shared `redis` section; results are ignored. Each worker
-process builds its own `Enricher` (providers, SNMP event loop) lazily, after Celery's fork.
+process builds its own `Refresher` (providers, SNMP event loop) lazily, after Celery's fork.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from celery import Celery
 from celery.signals import worker_process_shutdown
 
 from collector.config.root import Config
-from enrich.refresh import Enricher, Outcome
+from enrich.refresh import Outcome, Refresher
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,10 @@ NOT_READY_RETRY = 1.0  # seconds before a refresh is retried while the static pr
 
 
 def celery_settings(config: Config) -> dict[str, Any]:
+    url = config.redis.url.get_secret_value()
     return {
-        "broker_url": config.redis.url,
-        "result_backend": config.redis.url,
+        "broker_url": url,
+        "result_backend": url,
         "task_ignore_result": True,
         "task_default_queue": config.enrich.queue,
         "worker_prefetch_multiplier": 1,
@@ -54,15 +55,17 @@ def make_app(config: Config) -> Celery:
     app.conf.update(celery_settings(config))
     state: dict[str, Any] = {}
 
-    def enricher() -> Enricher:
+    def refresher() -> Refresher:
         if state.get("pid") != os.getpid():
             state["pid"] = os.getpid()
-            state["enricher"] = Enricher(config.enrich, redis.Redis.from_url(config.redis.url))
-        return state["enricher"]  # type: ignore[no-any-return]
+            state["refresher"] = Refresher(
+                config.enrich, redis.Redis.from_url(config.redis.url.get_secret_value())
+            )
+        return state["refresher"]  # type: ignore[no-any-return]
 
     @app.task(name=REFRESH_TASK, ignore_result=True)
     def refresh(exporter: str) -> str:
-        e = enricher()
+        e = refresher()
         try:
             outcome = e.refresh(exporter)
         finally:
@@ -77,7 +80,7 @@ def make_app(config: Config) -> Celery:
 
     @app.task(name=CHECK_TASK, ignore_result=True)
     def check() -> int:
-        e = enricher()
+        e = refresher()
         due = e.check()
         for exporter in due:
             refresh.delay(exporter)
@@ -87,7 +90,7 @@ def make_app(config: Config) -> Celery:
     @worker_process_shutdown.connect(weak=False)
     def _shutdown(**_: Any) -> None:
         if state.get("pid") == os.getpid():
-            state["enricher"].close()
+            state["refresher"].close()
 
     app.flowweir_config = config  # type: ignore[attr-defined]
     return app

@@ -10,14 +10,15 @@ bumps the version so that old and new readers never misread each other's records
 | `exporters` | zset | exporter -> unix time of its last poll (answered or not): what `cache-refresh` re-polls |
 | `access` | zset | `{exporter}` and `{exporter}|{ifIndex}` -> unix time an outlet last read it: what `cache-duration` evicts |
 | `wanted:{exporter}` | set | ifIndexes outlets asked for and that the next poll must include |
-| `pending:{exporter}` | string, TTL `request-ttl` | a refresh task is queued or running (deduplicates requests) |
+| `pending:{exporter}` | string, TTL `outlet.enrichment.request-ttl` (set by an outlet) or `enrich.request-ttl` (by a worker) | a refresh task is queued or running (deduplicates requests) |
 | `breaker:{exporter}` | hash | `failures` (consecutive), `opened` (unix time the breaker opened) |
 | `probe:{exporter}` | string, TTL `breaker.cool-down` | the one probe allowed after the cool-down is taken |
 | `gnmi:{exporter}` | string | JSON of the last interface state read from the gNMI target (served while it is unreachable) |
 | `metrics` | hash | field `{host}:{pid}` -> JSON metric snapshot of one worker process |
 
 `{exporter}` is the exporter's IP address in its canonical text form (IPv4-mapped IPv6 as IPv4).
-Exporter addresses are normalised with `enrich.config.normalize_address`.
+Exporter addresses are normalised with `collector.config.types.normalize_address`; the
+attributes are `EXPORTER_ATTRIBUTES` and `INTERFACE_ATTRIBUTES` of that module.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from typing import Any
 
 import redis
 
+from collector.config.types import EXPORTER_ATTRIBUTES, INTERFACE_TEXT_ATTRIBUTES
+
 PREFIX = "flowweir:md:v1:"
-EXPORTER_FIELDS = ("name", "group", "role", "site", "region", "tenant")
 
 
+# The records' fields are EXPORTER_ATTRIBUTES and INTERFACE_ATTRIBUTES (tests/config checks it).
 @dataclass(frozen=True, slots=True)
 class Exporter:
     name: str = ""
@@ -79,18 +82,8 @@ def interface_from_json(raw: bytes | str | None) -> tuple[bool, Interface | None
     updated = float(data.get("updated", 0.0))
     if data.get("missing"):
         return True, None, updated
-    return (
-        True,
-        Interface(
-            name=data.get("name", ""),
-            description=data.get("description", ""),
-            speed=int(data.get("speed", 0)),
-            provider=data.get("provider", ""),
-            connectivity=data.get("connectivity", ""),
-            boundary=data.get("boundary", ""),
-        ),
-        updated,
-    )
+    text = {a: data.get(a, "") for a in INTERFACE_TEXT_ATTRIBUTES}
+    return True, Interface(**text, speed=int(data.get("speed", 0))), updated
 
 
 def exporter_from_hash(data: dict[bytes, bytes]) -> tuple[bool, Exporter | None, float]:
@@ -101,7 +94,7 @@ def exporter_from_hash(data: dict[bytes, bytes]) -> tuple[bool, Exporter | None,
     updated = float(d.get("updated", 0.0))
     if d.get("state") == "missing":
         return True, None, updated
-    return True, Exporter(**{f: d.get(f, "") for f in EXPORTER_FIELDS}), updated
+    return True, Exporter(**{f: d.get(f, "") for f in EXPORTER_ATTRIBUTES}), updated
 
 
 class MetadataCache:

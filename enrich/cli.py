@@ -19,11 +19,11 @@ import time
 import redis
 
 from collector.config.root import Config
+from collector.config.types import normalize_address
 from collector.daemon import load_or_report
 from collector.metrics.aggregate import Aggregator, make_registry
 from collector.metrics.stats import Stats
 from enrich.cache import MetadataCache, key
-from enrich.config import normalize_address
 from enrich.metrics import WORKER_METRICS
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,9 @@ def _load(path: str) -> Config | None:
 
 
 def _redis(config: Config) -> redis.Redis | None:
-    client = redis.Redis.from_url(config.redis.url, socket_connect_timeout=2, socket_timeout=5)
+    client = redis.Redis.from_url(
+        config.redis.url.get_secret_value(), socket_connect_timeout=2, socket_timeout=5
+    )
     try:
         client.ping()
     except redis.RedisError as exc:

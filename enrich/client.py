@@ -4,9 +4,9 @@ API for the outlet (one client per outlet process, used from one thread)::
 
     from enrich.client import MetadataClient, CLIENT_METRICS
     stats = Stats(CLIENT_METRICS)             # or a Stats over a MetricSet that includes it
-    client = MetadataClient(config.enrich, config.redis, stats)
+    client = MetadataClient(config.outlet.enrichment, config.redis, stats)
     md = client.lookup(exporter, ifindex)     # exporter: "192.0.2.1", or 16 bytes (envelope)
-    if md is None:                            # missing and `enrich.missing: reject`
+    if md is None:                            # missing and `outlet.enrichment.missing: reject`
         drop the flow
     else:                                     # md.exporter.name/group/role/site/region/tenant,
         ...                                   # md.interface.name/description/speed (Mbit/s)/
@@ -15,6 +15,10 @@ API for the outlet (one client per outlet process, used from one thread)::
     client.close()
 
     client.prefetch(exporter, ifindexes)      # optional: queue one poll for many ifIndexes
+
+Settings (`local-cache-ttl`, `query-timeout`, ...) are the `outlet.enrichment` section
+(`collector.config.shared.EnrichmentClientConfig`); refresh tasks go to its `queue`, which must
+be the workers' `enrich.queue`.
 
 - A hit in the in-process cache (entries live `local-cache-ttl`) costs a dict lookup.
 - Otherwise one Redis round trip reads the exporter and interface records (and records the
@@ -29,6 +33,8 @@ API for the outlet (one client per outlet process, used from one thread)::
   (the default), or as None when `missing: reject`; either way it is counted in
   `flowweir_enrich_client_missing_total{exporter,action}`.
 - Redis or broker errors never raise: the lookup answers "missing" and counts the error.
+  An outage is logged once when it starts and once when Redis answers again, and counted
+  in `flowweir_enrich_client_outages_total`.
 """
 
 from __future__ import annotations
@@ -42,10 +48,10 @@ from dataclasses import dataclass, field
 import redis
 from celery import Celery
 
-from collector.config.shared import RedisConfig
+from collector.config.shared import EnrichmentClientConfig, RedisConfig
+from collector.config.types import normalize_address
 from collector.metrics.stats import Stats
 from enrich.cache import Exporter, Interface, MetadataCache
-from enrich.config import EnrichConfig, normalize_address
 from enrich.metrics import CLIENT_METRICS
 
 __all__ = ["CLIENT_METRICS", "Metadata", "MetadataClient"]
@@ -67,7 +73,7 @@ class Metadata:
 class MetadataClient:
     def __init__(
         self,
-        config: EnrichConfig,
+        config: EnrichmentClientConfig,
         redis_config: RedisConfig,
         stats: Stats,
         *,
@@ -77,8 +83,9 @@ class MetadataClient:
         self.config = config
         self.stats = stats
         self.clock = clock
+        url = redis_config.url.get_secret_value()
         self.redis = redis_client or redis.Redis.from_url(
-            redis_config.url, socket_timeout=5, socket_connect_timeout=2
+            url, socket_timeout=5, socket_connect_timeout=2
         )
         self.cache = MetadataCache(self.redis)
         self.grace_until = clock() + config.initial_delay
@@ -86,9 +93,12 @@ class MetadataClient:
         self._local: dict[tuple[str, int], tuple[float, Metadata]] = {}
         self._names: dict[bytes, str] = {}
         self.local_hits = 0
+        self._redis_url = redis_config.url
+        self._outage_errors = 0  # Redis errors since the outage began; 0: Redis answers
+        self._broker_errors = 0  # the same for the Celery broker
         self._celery = Celery("flowweir-enrich-client")
         self._celery.conf.update(
-            broker_url=redis_config.url,
+            broker_url=url,
             task_default_queue=config.queue,
             broker_connection_timeout=2,
             broker_transport_options={"max_retries": 1},
@@ -124,9 +134,9 @@ class MetadataClient:
         try:
             md = self._read(exporter, ifindex)
         except redis.RedisError as exc:
-            log.warning("metadata cache unreachable: %s", exc)
-            self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+            self._redis_error(exc)
             return self._remember(name, ifindex, Metadata(), now + MISS_MEMORY)
+        self._redis_answered()
         if md is not None:
             self.stats.inc("flowweir_enrich_client_hits", ("redis",))
             return self._remember(name, ifindex, md, now + self.config.local_cache_ttl)
@@ -136,6 +146,27 @@ class MetadataClient:
             ttl = min(MISS_MEMORY, self.config.local_cache_ttl)
             return self._remember(name, ifindex, Metadata(), self.clock() + ttl)
         return self._remember(name, ifindex, md, self.clock() + self.config.local_cache_ttl)
+
+    def _redis_error(self, exc: redis.RedisError) -> None:
+        """Count a Redis error; log the first one of an outage only."""
+        self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+        if not self._outage_errors:
+            self.stats.inc("flowweir_enrich_client_outages")
+            log.warning(
+                "metadata cache unreachable (redis.url %s): %s; flows get no metadata until it "
+                "answers again (errors counted in flowweir_enrich_client_errors_total)",
+                self._redis_url,
+                " ".join(str(exc).split()) or type(exc).__name__,
+            )
+        self._outage_errors += 1
+
+    def _redis_answered(self) -> None:
+        if self._outage_errors:
+            log.info(
+                "metadata cache reachable again (%d Redis errors during the outage)",
+                self._outage_errors,
+            )
+            self._outage_errors = 0
 
     def _read(self, exporter: str, ifindex: int) -> Metadata | None:
         """The cached answer (found or negative), or None when the cache knows nothing yet."""
@@ -150,8 +181,8 @@ class MetadataClient:
         try:
             if self.cache.want(exporter, ifindex, self.config.request_ttl):
                 self._request(exporter)
-        except redis.RedisError:
-            self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+        except redis.RedisError as exc:
+            self._redis_error(exc)
             return None
         deadline = now + self.config.query_timeout
         if now < self.grace_until:
@@ -167,8 +198,8 @@ class MetadataClient:
             interval = min(interval * 2, POLL_MAX)
             try:
                 md = self._read(exporter, ifindex)
-            except redis.RedisError:
-                self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+            except redis.RedisError as exc:
+                self._redis_error(exc)
                 break
             if md is not None:
                 break
@@ -182,9 +213,20 @@ class MetadataClient:
             self._celery.send_task(REFRESH_TASK, args=[exporter], retry=False)
             self.stats.inc("flowweir_enrich_client_requests")
         except Exception as exc:  # kombu raises various connection errors
-            log.warning("cannot queue a metadata refresh for %s: %s", exporter, exc)
+            if not self._broker_errors:  # once per outage of the broker
+                log.warning(
+                    "cannot queue metadata refreshes (first for %s): %s; lookups answer "
+                    "'missing' until the Celery broker answers",
+                    exporter,
+                    " ".join(str(exc).split()) or type(exc).__name__,
+                )
+            self._broker_errors += 1
             self.stats.inc("flowweir_enrich_client_errors", ("broker",))
             self.cache.release(exporter)
+            return
+        if self._broker_errors:
+            log.info("metadata refreshes queued again (%d failed)", self._broker_errors)
+            self._broker_errors = 0
 
     def _remember(self, name: str, ifindex: int, md: Metadata, until: float) -> Metadata | None:
         local = self._local
@@ -210,8 +252,8 @@ class MetadataClient:
         try:
             if self.cache.want_many(exporter, ifindexes, self.config.request_ttl):
                 self._request(exporter)
-        except redis.RedisError:
-            self.stats.inc("flowweir_enrich_client_errors", ("redis",))
+        except redis.RedisError as exc:
+            self._redis_error(exc)
 
     def in_grace_period(self) -> bool:
         return self.clock() < self.grace_until

@@ -28,6 +28,13 @@ WORKER_METRICS = MetricSet(
         ("provider", "kind"),
     ),
     MetricDef(
+        "flowweir_enrich_provider_out_of_scope",
+        "Refreshes a provider refused because the exporter is outside every subnet its "
+        "configuration gives credentials for (never polled).",
+        "counter",
+        ("provider",),
+    ),
+    MetricDef(
         "flowweir_enrich_provider_answers",
         "Exporters answered, by provider (served-cached: from state kept while unreachable).",
         "counter",
@@ -100,5 +107,10 @@ CLIENT_METRICS = MetricSet(
         "Errors talking to Redis or to the Celery broker, by kind.",
         "counter",
         ("kind",),
+    ),
+    MetricDef(
+        "flowweir_enrich_client_outages",
+        "Times the metadata cache (Redis) stopped answering (each logged once).",
+        "counter",
     ),
 )

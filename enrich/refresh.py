@@ -1,6 +1,6 @@
 """The work of a refresh task: poll the providers for one exporter and write the cache.
 
-One `Enricher` per worker process (built lazily after the fork), holding the providers, the
+One `Refresher` per worker process (built lazily after the fork), holding the providers, the
 Redis cache, the shared breaker and the process's metric values.
 """
 
@@ -16,14 +16,22 @@ from enum import StrEnum
 
 import redis
 
+from collector.config.types import normalize_address
 from collector.metrics.stats import Stats
 from enrich.breaker import Breaker
 from enrich.cache import Answer, MetadataCache, key
-from enrich.config import EnrichConfig, normalize_address
+from enrich.config import EnrichConfig
 from enrich.metrics import WORKER_METRICS
 from enrich.providers import NotReady, Provider, ProviderError
 
 log = logging.getLogger(__name__)
+
+
+# Where each polling provider's scope is configured (named in the out-of-scope warning).
+SCOPE_KEYS = {
+    "snmp": "enrich.snmp.communities and enrich.snmp.security-parameters",
+    "gnmi": "enrich.gnmi.targets",
+}
 
 
 class Outcome(StrEnum):
@@ -59,7 +67,7 @@ def build_providers(config: EnrichConfig, cache: MetadataCache, stats: Stats) ->
     return providers
 
 
-class Enricher:
+class Refresher:
     def __init__(
         self,
         config: EnrichConfig,
@@ -76,6 +84,7 @@ class Enricher:
             providers if providers is not None else build_providers(config, self.cache, self.stats)
         )
         self._flushed = 0.0
+        self._scope_logged: set[tuple[str, str]] = set()
         self.source = f"{socket.gethostname()}:{os.getpid()}"
 
     def poll(self, exporter: str, ifindexes: set[int]) -> tuple[Outcome, Answer | None, str]:
@@ -85,6 +94,12 @@ class Enricher:
         answered = False
         failure = ""
         for provider in self.providers:
+            if provider.polls_device and not provider.in_scope(exporter):
+                # Second line of defence (the outlet asks only for datagram sources): never
+                # send a packet to an address the configuration gives no credentials for.
+                self.stats.inc("flowweir_enrich_provider_out_of_scope", (provider.name,))
+                self._out_of_scope(provider.name, exporter)
+                continue
             if provider.polls_device and not self.breaker.allow(exporter):
                 self.stats.inc("flowweir_enrich_breaker_skips")
                 failure = failure or "breaker-open"
@@ -136,6 +151,17 @@ class Enricher:
                 failure,
             )
         return Outcome.MISSING, Answer(interfaces=dict.fromkeys(ifindexes)), ""
+
+    def _out_of_scope(self, provider: str, exporter: str) -> None:
+        if len(self._scope_logged) < 100 and (provider, exporter) not in self._scope_logged:
+            self._scope_logged.add((provider, exporter))
+            log.warning(
+                "%s provider: exporter %s is outside every subnet of %s; not polled "
+                "(add its subnet there to poll it)",
+                provider,
+                exporter,
+                SCOPE_KEYS.get(provider, f"enrich.{provider}"),
+            )
 
     def refresh(self, exporter: str) -> Outcome:
         """Poll `exporter` for the ifIndexes outlets want plus those already cached, and store."""

@@ -1,17 +1,19 @@
 """`make demo`: the whole pipeline on this machine with local services and a demo exporter.
 
 Starts a Kafka-protocol broker (Tansu), ClickHouse and Redis on free ports; the
-orchestrator creates the topic and the schema; an enrichment worker serves the
-exporter's names from a static source; the inlet receives NetFlow v9 from a
-demo exporter; the outlet writes flows to ClickHouse. Every few seconds it
-prints what ClickHouse holds. Ctrl-C stops everything. DEMO_SECONDS=N stops
-after N seconds.
+orchestrator creates the topic and the schema; `flowweir demo-exporter` simulates
+three routers (127.0.0.11-13) exporting NetFlow v9, IPFIX and sFlow to the inlet,
+each with an SNMP agent; an enrichment worker polls those agents, so the
+exporter and interface names in ClickHouse come from SNMP; the outlet writes the
+flows to ClickHouse. Every few seconds it prints what ClickHouse holds. Ctrl-C
+stops everything. DEMO_SECONDS=N stops after N seconds.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -26,17 +28,8 @@ from collector.devservices.clickhouse import ClickHouseServer  # noqa: E402
 from collector.devservices.daemon import Daemon, orchestrate_once  # noqa: E402
 from collector.devservices.kafka import KafkaBroker  # noqa: E402
 from collector.devservices.redis import RedisServer  # noqa: E402
-from collector.generator.netflow9 import flood  # noqa: E402
 
 DURATION = float(os.environ.get("DEMO_SECONDS", "0"))  # 0: until Ctrl-C
-RATE = 50  # datagrams/s of 30 flows
-
-INTERFACES = {
-    1: {"name": "et-0/0/1", "description": "Transit: Cogent 100G", "speed": 100000},
-    2: {"name": "et-0/0/2", "description": "Peering: FranceIX", "speed": 100000},
-    3: {"name": "xe-1/0/0", "description": "Core: par2", "speed": 10000},
-    4: {"name": "xe-1/0/1", "description": "Customer: ACME", "speed": 10000},
-}
 
 
 def say(text: str) -> None:
@@ -56,18 +49,27 @@ def main() -> int:
         for s in services:
             s.start()
         broker, clickhouse, redis = services
-        port = free_port(2)
+        port, sflow_port, snmp_port = (free_port(socket.SOCK_DGRAM) for _ in range(3))
         config = {
             "kafka": {"brokers": [broker.bootstrap], "partitions": 4},
             "clickhouse": {"servers": [clickhouse.address]},
             "redis": {"url": redis.url},
             "orchestrator": {"dictionaries-path": str(clickhouse.dir / "dictionaries")},
             "inlet": {
-                "inputs": [{"decoder": "netflow", "listen": f"127.0.0.1:{port}", "workers": 2}]
+                "inputs": [
+                    {"decoder": "netflow", "listen": f"127.0.0.1:{port}", "workers": 1},
+                    {"decoder": "sflow", "listen": f"127.0.0.1:{sflow_port}", "workers": 1},
+                ]
             },
             "outlet": {
                 "maximum-wait-time": 2,
                 "session-timeout": 3,
+                "exporter-classifiers": [
+                    {
+                        "match": {"name": r"^edge\d\.(?P<site>[a-z]+\d)$"},
+                        "set": {"group": "edge", "role": "peering", "site": "$site"},
+                    }
+                ],
                 "interface-classifiers": [
                     {
                         "match": {"description": r"^(?P<kind>Transit|Peering): (?P<provider>\S+)"},
@@ -81,16 +83,11 @@ def main() -> int:
                 ],
             },
             "enrich": {
-                "providers": ["static"],
-                "static": {
-                    "exporters": {
-                        "127.0.0.1": {
-                            "name": "edge1.par1",
-                            "group": "edge",
-                            "site": "par1",
-                            "interfaces": INTERFACES,
-                        }
-                    }
+                # names from the demo exporter's SNMP agents, one per router address
+                "providers": ["snmp"],
+                "snmp": {
+                    "communities": {"127.0.0.0/8": ["public"]},
+                    "ports": {"127.0.0.0/8": snmp_port},
                 },
             },
         }
@@ -105,10 +102,25 @@ def main() -> int:
             daemon = Daemon(service, config) if service != "enrich" else _enrich_worker(config)
             daemons.append(daemon.start(timeout=120))
             say(f"{service} running (metrics: {daemon.url('metrics')})")
-        threading.Thread(
-            target=lambda: flood(("127.0.0.1", port), 10**9, rate=RATE), daemon=True
-        ).start()
-        say(f"demo exporter: NetFlow v9 to 127.0.0.1:{port}, {RATE} datagrams/s of 30 flows\n")
+        exporter = Daemon(
+            "demo-exporter",
+            {
+                "demo-exporter": {
+                    "targets": {
+                        "netflow9": f"127.0.0.1:{port}",
+                        "ipfix": f"127.0.0.1:{port}",
+                        "sflow": f"127.0.0.1:{sflow_port}",
+                    },
+                    "snmp": {"port": snmp_port},
+                }
+            },
+        )
+        daemons.append(exporter.start(timeout=60))
+        say(
+            f"demo exporter (flowweir demo-exporter): edge1.par1 NetFlow v9, edge2.par1 IPFIX, "
+            f"edge1.fra1 sFlow from 127.0.0.11-13, SNMP agents on port {snmp_port} "
+            f"(metrics: {exporter.url('metrics')})\n"
+        )
         return show(clickhouse, stop)
     finally:
         for d in reversed(daemons):
@@ -134,13 +146,16 @@ def show(clickhouse: ClickHouseServer, stop: threading.Event) -> int:
         say(
             f"[{time.strftime('%H:%M:%S')}] {total} flows in ClickHouse, {last_min / 60:.0f} flows/s over the last minute"
         )
-        for exporter, iface, desc, conn, mbytes in client.execute(
-            "SELECT ExporterName, InIfName, InIfDescription, InIfConnectivity, sum(Bytes * SamplingRate) / 1e6 AS mb "
-            "FROM flows WHERE TimeReceived > now() - 60 GROUP BY ExporterName, InIfName, InIfDescription, "
-            "InIfConnectivity ORDER BY mb DESC LIMIT 4"
+        # names, descriptions and speeds below come from the routers' SNMP agents
+        for exporter, iface, desc, speed, conn, gbps in client.execute(
+            "SELECT ExporterName, InIfName, InIfDescription, InIfSpeed, InIfConnectivity, "
+            "sum(Bytes * SamplingRate) * 8 / 60 / 1e9 AS gbps FROM flows "
+            "WHERE TimeReceived > now() - 60 GROUP BY ExporterName, InIfName, InIfDescription, "
+            "InIfSpeed, InIfConnectivity ORDER BY ExporterName, gbps DESC LIMIT 2 BY ExporterName"
         ):
             say(
-                f"    {exporter or '?':12s} {iface or '?':9s} {desc or '':22s} {conn or '-':8s} {mbytes:12.0f} MB in"
+                f"    {exporter or '?':11s} {iface or '?':9s} {desc or '':20s} {speed // 1000:4d}G "
+                f"{conn or '-':8s} {gbps:6.2f} Gbit/s in"
             )
     return 0 if seen else 1
 

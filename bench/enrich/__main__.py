@@ -3,6 +3,8 @@
 Prints, each beside a reference measured in the same run:
 - lookups/s served from the outlet's in-process cache (reference: a bare dict lookup loop);
 - lookups/s served from Redis (in-process cache off; reference: bare Redis HGET round trips);
+- the time a lookup waits when nobody answers (a dead agent, no worker), longest and median,
+  beside query-timeout (the bound it should stay close to; moved here from the test suite);
 - refresh tasks/s against an snmpsim router, in-process (the task body alone, one process) and
   through Celery (`flowweir enrich worker`, 2 processes, queued to exported records); reference:
   bare pysnmp GETs of the same varbinds, one process.
@@ -22,15 +24,14 @@ import redis
 import yaml
 
 from collector.config.root import parse_config
-from collector.config.shared import RedisConfig
+from collector.config.shared import EnrichmentClientConfig, RedisConfig
 from collector.devservices.base import Service, wait_for
 from collector.devservices.redis import RedisServer
 from collector.devservices.snmp import SnmpSim
 from collector.metrics.stats import Stats
 from enrich.cache import Answer, Exporter, Interface, MetadataCache
 from enrich.client import CLIENT_METRICS, MetadataClient
-from enrich.config import EnrichConfig
-from enrich.refresh import Enricher
+from enrich.refresh import Refresher
 
 ROOT = Path(__file__).resolve().parents[2]
 IFINDEXES = 10  # interfaces asked per exporter in the refresh benchmarks
@@ -52,7 +53,7 @@ def bench_lookups(url: str, n_local: int, n_redis: int) -> None:
         cache.store(e, ans)
     keys = [(e, i) for e in exporters for i in range(1, 101)]
 
-    config = EnrichConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 3600})
+    config = EnrichmentClientConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 3600})
     client = MetadataClient(config, RedisConfig(url=url), Stats(CLIENT_METRICS))
     for e, i in keys:
         client.lookup(e, i)  # warm the in-process cache
@@ -70,7 +71,7 @@ def bench_lookups(url: str, n_local: int, n_redis: int) -> None:
         f"lookups, in-process cache   {rate(n_local, local)}   reference dict.get {rate(n_local, ref)}"
     )
 
-    config = EnrichConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 0})
+    config = EnrichmentClientConfig.model_validate({"initial-delay": 0, "local-cache-ttl": 0})
     client = MetadataClient(config, RedisConfig(url=url), Stats(CLIENT_METRICS))
     t0 = time.perf_counter()
     for k in range(n_redis):
@@ -85,6 +86,27 @@ def bench_lookups(url: str, n_local: int, n_redis: int) -> None:
     ref = time.perf_counter() - t0
     print(
         f"lookups, from Redis         {rate(n_redis, from_redis)}   reference bare HGET {rate(n_redis, ref)}"
+    )
+
+
+def bench_unanswered(url: str, n: int, query_timeout: float = 0.15) -> None:
+    """Lookups of interfaces nobody will ever describe: each waits about query-timeout."""
+    config = EnrichmentClientConfig.model_validate(
+        {"initial-delay": 0, "query-timeout": query_timeout, "queue": "bench-unanswered"}
+    )
+    client = MetadataClient(config, RedisConfig(url=url), Stats(CLIENT_METRICS))
+    waits = []
+    for ifindex in range(1, n + 1):
+        t0 = time.perf_counter()
+        md = client.lookup("192.0.2.66", ifindex)
+        waits.append(time.perf_counter() - t0)
+        assert md is not None and not md.found
+    client.close()
+    waits.sort()
+    print(
+        f"lookup nobody answers: longest {waits[-1] * 1000:6.0f} ms, median "
+        f"{waits[len(waits) // 2] * 1000:6.0f} ms   reference query-timeout "
+        f"{query_timeout * 1000:.0f} ms   ({n} lookups)"
     )
 
 
@@ -127,13 +149,13 @@ def bench_refresh(url: str, sim: SnmpSim, n: int) -> None:
     provider.close()
 
     r.flushdb()
-    enricher = Enricher(config.enrich, r)
+    refresher = Refresher(config.enrich, r)
     t0 = time.perf_counter()
     for e in exporters:
         cache.want_many(e, wanted, 30)
-        enricher.refresh(e)
+        refresher.refresh(e)
     inproc = time.perf_counter() - t0
-    enricher.close()
+    refresher.close()
     assert cache.dump(exporters[-1])["interfaces"][1]["name"] == "et-0/0/0"
     print(
         f"refreshes, task body (1 proc) {rate(n, inproc)}   reference pysnmp GET {rate(n, ref)}"
@@ -179,12 +201,14 @@ def main() -> int:
     parser.add_argument("--local", type=int, default=1_000_000, help="in-process lookups")
     parser.add_argument("--redis", type=int, default=20_000, help="lookups through Redis")
     parser.add_argument("--refresh", type=int, default=300, help="exporters refreshed")
+    parser.add_argument("--unanswered", type=int, default=50, help="lookups nobody answers")
     args = parser.parse_args()
     os.environ.setdefault("SNMPSIM_ALLOW_ROOT", "true")
     print(f"load average before: {os.getloadavg()[0]:.2f}  (cores: {os.cpu_count()})")
     with RedisServer() as server, SnmpSim() as sim:
         url = f"redis://127.0.0.1:{server.port}/0"
         bench_lookups(url, args.local, args.redis)
+        bench_unanswered(url, args.unanswered)
         bench_refresh(url, sim, args.refresh)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     asyncio.set_event_loop(None)

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procstat import cpu_seconds, peak_rss_mb, udp_drops, worker_pids
 from collector.devservices.base import free_port, wait_for
 from collector.devservices.daemon import Daemon
 from collector.devservices.kafka import KafkaBroker
+from collector.devservices.procstat import cpu_seconds, peak_rss_mb, udp_drops, worker_pids
 
 RCVBUF = 32 * 1024 * 1024
 RATES = (20_000, 40_000, 60_000, 80_000, 100_000, 0)  # 0: as fast as the generator can

@@ -86,8 +86,16 @@ class Daemon:
             return False
 
     def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url("healthcheck"), timeout=2) as resp:
-            return dict(json.load(resp))
+        """The healthcheck's answer, healthy (200) or not (503: the body says why)."""
+        import urllib.error
+
+        try:
+            with urllib.request.urlopen(self.url("healthcheck"), timeout=2) as resp:
+                return dict(json.load(resp))
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+            return dict(json.load(exc))
 
     def metrics_text(self) -> str:
         with urllib.request.urlopen(self.url("metrics"), timeout=5) as resp:

@@ -21,30 +21,41 @@ class KafkaBroker(Service):
 
     name = "kafka"
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        advertised_port: int | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        """`advertised_port`: what clients are told to connect to, when something (a TLS
+        terminator) sits in front of `port`; `args`: more `tansu broker` options."""
         super().__init__()
-        self.port = port or free_port()
+        self.listen_port = port or free_port()
+        self.port = advertised_port or self.listen_port
+        self.args = args
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> KafkaBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
         self._spawn(
             [
                 str(tansu_binary()),
                 "broker",
                 "--listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.listen_port}",
                 "--advertised-listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.port}",
                 "--storage-engine",
                 "memory://tansu/",
+                *self.args,
             ],
             env={"RUST_LOG": "warn"},
         )
-        wait_for(lambda: tcp_open(self.port), 15, f"tansu on {self.port}\n{self.log_tail()}")
+        port = self.listen_port
+        wait_for(lambda: tcp_open(port), 15, f"tansu on {port}\n{self.log_tail()}")
         return self
 
     def create_topic(self, topic: str, partitions: int = 1) -> None:

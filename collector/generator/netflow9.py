@@ -1,9 +1,10 @@
-"""A NetFlow v9 exporter simulator for the demo, the tests and the benchmarks.
+"""NetFlow v9 for the demo exporter, the tests and the benchmarks.
 
-It builds realistic datagrams (a template, an options template carrying the
-sampling interval, data flowsets of 30 records = 1,464 bytes) once, and then
-only patches the sequence number and timestamps, so a single process can
-flood an inlet faster than the inlet reads.
+`NetFlowV9Exporter` and `flood` build realistic datagrams (a template, an options
+template carrying the sampling interval, data flowsets of 30 records = 1,464
+bytes) once, and then only patch the sequence number and timestamps, so a single
+process can flood an inlet faster than the inlet reads. `NetFlowV9Encoder` encodes
+any `FlowRecord` (IPv4 and IPv6, 4-byte AS numbers), for `flowweir demo-exporter`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import random
 import socket
 import struct
 import time
-from dataclasses import dataclass
+
+from collector.generator.flow import FlowRecord
+from collector.generator.template import OPTIONS_TEMPLATE_ID as ENCODER_OPTIONS_TEMPLATE_ID
+from collector.generator.template import Getter, TemplateEncoder
 
 TEMPLATE_ID = 260
 OPTIONS_TEMPLATE_ID = 261
@@ -47,19 +51,8 @@ assert RECORD.size == sum(length for _, length in FIELDS) == 48
 HEADER = struct.Struct("!HHIIII")  # version, count, sysUptime, unix secs, sequence, source id
 
 
-@dataclass(frozen=True)
-class Flow:
-    """One record of the generated traffic (what a test expects to see decoded)."""
-
-    src: str
-    dst: str
-    src_port: int
-    dst_port: int
-    proto: int
-    bytes: int
-    packets: int
-    in_if: int
-    out_if: int
+# One record of the generated traffic (what a test expects to see decoded).
+Flow = FlowRecord
 
 
 def _flowset(flowset_id: int, body: bytes) -> bytes:
@@ -156,6 +149,37 @@ class NetFlowV9Exporter:
     def datagram(self, count: int = RECORDS_PER_DATAGRAM) -> tuple[bytes, list[Flow]]:
         flows = [self.random_flow() for _ in range(count)]
         return self.data(flows), flows
+
+
+class NetFlowV9Encoder(TemplateEncoder):
+    """NetFlow v9 (RFC 3954): times relative to the exporter's uptime, sequence per datagram."""
+
+    version = 9
+    template_set_id = 0
+    options_set_id = 1
+
+    def _uptime(self, ms: int) -> int:
+        return max(0, ms - int(self.boot * 1000)) & 0xFFFFFFFF
+
+    def time_fields(self) -> tuple[tuple[int, int, Getter], ...]:
+        return (
+            (22, 4, lambda f, s, e: self._uptime(s)),  # FIRST_SWITCHED
+            (21, 4, lambda f, s, e: self._uptime(e)),  # LAST_SWITCHED
+        )
+
+    def header(self, now: float, records: int, body_length: int) -> bytes:
+        uptime = self._uptime(int(now * 1000))
+        return HEADER.pack(9, records, uptime, int(now), self.sequence, self.domain)
+
+    def options_template(self) -> bytes:
+        # scope System (1) of 4 bytes; SAMPLING_INTERVAL (34), SAMPLING_ALGORITHM (35)
+        return struct.pack("!HHHHHHHHH", ENCODER_OPTIONS_TEMPLATE_ID, 4, 8, 1, 4, 34, 4, 35, 1)
+
+    def options_data(self) -> bytes:
+        return struct.pack("!IIB", 0, self.sampling_rate, 2)  # 2: random sampling
+
+    def count(self, data_records: int) -> None:
+        self.sequence = (self.sequence + 1) & 0xFFFFFFFF
 
 
 def flood(

@@ -1,7 +1,9 @@
 """The operations endpoint every daemon serves: /api/v0/<service>/metrics and /healthcheck.
 
-The socket uses SO_REUSEPORT so that a new daemon can start beside the old one
-during a restart without loss (both answer until the old one exits).
+It binds the management address of `<service>.http.listen` (default 127.0.0.1). The socket
+uses SO_REUSEPORT only when `http.reuse-port` asks for it: for an inlet handover, where the
+new inlet starts beside the old one on the same port (both answer until the old one exits).
+Otherwise a second process binding the same port fails, as it should.
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from collector.config.model import parse_hostport
+from collector.config.types import parse_hostport
 
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-class _ReusePortServer(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = True
+    allow_reuse_address = True  # SO_REUSEADDR: rebind at once over TIME_WAIT connections
 
+
+class _ReusePortServer(_Server):
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
@@ -40,6 +44,7 @@ class OperationsServer:
         registry: CollectorRegistry,
         health: HealthCheck,
         default_port: int = 8080,
+        reuse_port: bool = False,
     ) -> None:
         self.service = service
         self.registry = registry
@@ -79,7 +84,8 @@ class OperationsServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        server_cls = type("Server", (_ReusePortServer,), {"address_family": family})
+        base = _ReusePortServer if reuse_port else _Server
+        server_cls = type("Server", (base,), {"address_family": family})
         self.httpd = server_cls((host or "0.0.0.0", port), Handler)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 
@@ -96,5 +102,7 @@ class OperationsServer:
         )
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits forever for a loop that never ran
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
         self.httpd.server_close()

@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from collector.config.model import ConfigModel, parse_hostport
+from collector.config.model import ConfigModel
 from collector.config.shared import HTTPConfig
+from collector.config.types import Duration, ListenAddress, SubnetList, parse_hostport
+from collector.inlet.allowlist import EVERYTHING
 
 DEFAULT_PORTS = {"netflow": 2055, "sflow": 6343}
 
@@ -17,7 +19,7 @@ class InputConfig(ConfigModel):
 
     decoder: Literal["netflow", "sflow"] = "netflow"
     # Address and port to bind; the port defaults to 2055 (netflow) or 6343 (sflow).
-    listen: str = ""
+    listen: ListenAddress = ""
     workers: int = Field(1, ge=1, le=256)
     # Requested SO_RCVBUF in bytes; the kernel doubles it and caps it at net.core.rmem_max
     # unless SO_RCVBUFFORCE is permitted (root/CAP_NET_ADMIN).
@@ -30,7 +32,6 @@ class InputConfig(ConfigModel):
     def _default_listen(self) -> InputConfig:
         if not self.listen:
             self.listen = f"0.0.0.0:{DEFAULT_PORTS[self.decoder]}"
-        parse_hostport(self.listen, DEFAULT_PORTS[self.decoder])
         return self
 
     @property
@@ -42,9 +43,17 @@ def _default_inputs() -> list[InputConfig]:
     return [InputConfig(decoder="netflow"), InputConfig(decoder="sflow")]
 
 
+class InletHTTPConfig(HTTPConfig):
+    # SO_REUSEPORT on the operations socket, so that a second inlet can bind the same port
+    # during a handover (README, "Restarting an inlet"). Off: no other process can share it.
+    reuse_port: bool = False
+
+
 class InletConfig(ConfigModel):
-    http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8080"))
+    http: InletHTTPConfig = Field(default_factory=lambda: InletHTTPConfig(listen="127.0.0.1:8080"))
     inputs: list[InputConfig] = Field(default_factory=_default_inputs, min_length=1)
+    # Datagram sources accepted (subnets); others are dropped and counted (reason not_allowed).
+    exporters: SubnetList = Field(default_factory=lambda: list(EVERYTHING), min_length=1)
     # Load bpf/reuseport_kern.c to spread datagrams round-robin over the workers of a listener.
     ebpf: bool = True
     # Kafka key: the exporter address keeps an exporter on one partition (templates stay
@@ -56,19 +65,19 @@ class InletConfig(ConfigModel):
     # stalled, a worker's resident memory is about 60 MB + 1.5 x this (bench/inlet/README):
     # the default keeps a worker under 80 MB; the socket's receive buffer absorbs the rest.
     queue_bytes: int = Field(6 * 1024 * 1024, ge=1024 * 1024)
-    # Seconds a worker may wait, per receive, for room in a full producer queue before it
+    # How long a worker may wait, per receive, for room in a full producer queue before it
     # drops datagrams (counted as queue_full). Meanwhile datagrams wait in the socket's
     # receive buffer, so a Kafka hiccup shorter than this loses nothing. 0: drop at once.
-    queue_full_wait: float = Field(0.1, ge=0, le=5)
+    queue_full_wait: Duration = Field(0.1, le=5)
     # Largest datagram accepted; larger ones are counted as too large and dropped.
     max_datagram_size: int = Field(9216, ge=512, le=65535)
-    # Seconds SIGTERM waits for the sockets to drain and the producer to flush.
-    shutdown_timeout: float = Field(5.0, gt=0, le=120)
-    # Seconds a worker sleeps after a receive that found only a few datagrams (a quiet
+    # How long SIGTERM waits for the sockets to drain and the producer to flush.
+    shutdown_timeout: Duration = Field(5.0, gt=0, le=120)
+    # How long a worker sleeps after a receive that found only a few datagrams (a quiet
     # moment), so that the next receive takes a batch: fewer wake-ups per datagram for the
     # worker and for the Kafka client. Adds at most this much latency; 0: never sleep.
     # Skipped when the socket's real receive buffer is under 4 MiB (a burst could fill it).
-    batch_wait: float = Field(0.001, ge=0, le=0.05)
+    batch_wait: Duration = Field(0.001, le=0.05)
 
     @field_validator("inputs")
     @classmethod

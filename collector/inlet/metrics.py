@@ -14,7 +14,8 @@ INLET_METRICS = MetricSet(
     MetricDef(
         P + "udp_drops",
         "Datagrams lost, by reason: kernel (socket buffer overflow, SO_RXQ_OVFL), "
-        "queue_full (Kafka producer queue), too_large (over max-datagram-size).",
+        "queue_full (Kafka producer queue), too_large (over max-datagram-size), "
+        "not_allowed (source outside inlet.exporters).",
         "counter",
         ("listener", "worker", "reason"),
     ),

@@ -7,13 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.config.root import Config
-from collector.httpapi.server import OperationsServer
+from collector.daemon import StartError
 from collector.inlet import ebpf
 from collector.inlet.config import InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.udp import ListenerSocket, open_listener_group, open_listener_socket, rmem_max
 from collector.inlet.worker import WorkerSpec, worker_main
-from collector.metrics.aggregate import make_registry
 from collector.supervisor import Supervisor
 
 log = logging.getLogger("flowweir.inlet")
@@ -38,9 +37,9 @@ class InletService(Supervisor):
     def start(self) -> None:
         cfg = self.config.inlet
         # Bind the operations endpoint first: a port conflict is a config error worth failing on.
-        self.http = OperationsServer(
-            "inlet", cfg.http.listen, make_registry(self.aggregator), self.health, default_port=8080
-        )
+        self.http = self.serve(
+            "inlet", cfg.http.listen, self.health, 8080, reuse_port=cfg.http.reuse_port
+        )  # reuse_port only for a handover to a second inlet
         for inp in cfg.inputs:
             self.listeners.append(self._open(inp))
         self.receiver.start()
@@ -62,7 +61,13 @@ class InletService(Supervisor):
 
     def _open(self, inp: InputConfig) -> Listener:
         host, port = inp.address
-        sockets = open_listener_group(host, port, inp.workers, inp.receive_buffer)
+        try:
+            sockets = open_listener_group(host, port, inp.workers, inp.receive_buffer)
+        except OSError as exc:
+            raise StartError(
+                f"cannot listen on {inp.listen} for {inp.decoder} ({exc.strerror or exc}): "
+                "fix inlet.inputs[].listen, or run with the needed privileges"
+            ) from None
         label = inp.listen
         first = sockets[0]
         if first.buffer_capped:

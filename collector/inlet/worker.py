@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.config.shared import KafkaConfig
-from collector.daemon import run_worker
+from collector.daemon import StartError, describe, run_worker
+from collector.inlet.allowlist import AllowList
 from collector.inlet.config import InletConfig, InputConfig
 from collector.inlet.metrics import INLET_METRICS
 from collector.inlet.receiver import Batch, BatchReceiver
@@ -22,7 +23,7 @@ from collector.kafka.envelope import (
     bytes_to_address,
     topic_name,
 )
-from collector.kafka.producer import make_producer
+from collector.kafka.producer import KafkaUnavailable, make_producer
 from collector.metrics.stats import Stats
 
 log = logging.getLogger("flowweir.inlet.worker")
@@ -70,7 +71,16 @@ class Worker:
             ts_source,
         )
         self.topic = topic_name(spec.kafka.topic)
-        self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+        try:
+            self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+        except KafkaUnavailable as exc:  # kafka-python-ng, when no broker answers
+            raise StartError(str(exc)) from exc
+        except Exception as exc:  # a client refusing its settings
+            raise StartError(
+                f"cannot create a Kafka producer ({spec.kafka.client}) for "
+                f"{','.join(spec.kafka.brokers)}: {describe(exc)}; "
+                "check kafka.brokers, kafka.options and that a broker is up"
+            ) from exc
         self.producer.warm_up(self.topic, 10)
         self.keyed = spec.inlet.kafka_key == "exporter"
         # Cumulative counts kept in plain ints on the hot path, folded into Stats on publish.
@@ -81,8 +91,11 @@ class Worker:
         self.queue_full = 0
         self.enqueued = 0
         self.kernel_drops = 0
+        self.not_allowed = 0
         self.per_exporter: dict[bytes, int] = {}
         self._exporter_names: dict[bytes, str] = {}
+        self.allow = AllowList(spec.inlet.exporters)
+        self._refused_logged: set[bytes] = set()
         self._clock_warned = not spec.kernel_timestamps
 
     def handle(self, batch: Batch) -> None:
@@ -92,7 +105,14 @@ class Worker:
         per_exporter = self.per_exporter
         queue_full = 0
         deadline = 0.0  # set at the first full queue of this batch
-        for value in batch.values:
+        values = batch.values
+        refused = 0
+        if not self.allow.everything:
+            values, sources = self.allow.screen(values)
+            if sources:
+                refused = len(sources)
+                self._log_refused(sources)
+        for value in values:
             key = value[12:28]
             per_exporter[key] = per_exporter.get(key, 0) + 1
             try:
@@ -101,9 +121,10 @@ class Worker:
                 deadline = deadline or time.monotonic() + self.spec.inlet.queue_full_wait
                 if not self._produce_when_room(value, key if self.keyed else None, deadline):
                     queue_full += 1
-        n = len(batch.values)
+        n = len(values)
         self.receive_calls += 1
-        self.datagrams += n + batch.too_large
+        self.datagrams += n + batch.too_large + refused
+        self.not_allowed += refused
         self.bytes += batch.bytes_received
         self.too_large += batch.too_large
         self.queue_full += queue_full
@@ -111,6 +132,17 @@ class Worker:
         if batch.kernel_drops > self.kernel_drops:
             self.kernel_drops = batch.kernel_drops
         self.producer.poll()
+
+    def _log_refused(self, sources: list[bytes]) -> None:
+        for source in sources:
+            if source not in self._refused_logged and len(self._refused_logged) < 10:
+                self._refused_logged.add(source)
+                log.warning(
+                    "%s: datagrams from %s dropped: not in inlet.exporters (counted as "
+                    "not_allowed; add its subnet there to accept it)",
+                    self.spec.name,
+                    bytes_to_address(source),
+                )
 
     def _produce_when_room(self, value: bytes, key: bytes | None, deadline: float) -> bool:
         """The queue is full (Kafka slow or away): wait for room until `deadline`.
@@ -137,6 +169,7 @@ class Worker:
         s.set("flowweir_inlet_udp_drops", (*lw, "kernel"), self.kernel_drops)
         s.set("flowweir_inlet_udp_drops", (*lw, "queue_full"), self.queue_full)
         s.set("flowweir_inlet_udp_drops", (*lw, "too_large"), self.too_large)
+        s.set("flowweir_inlet_udp_drops", (*lw, "not_allowed"), self.not_allowed)
         s.set("flowweir_inlet_kafka_enqueued_messages", w, self.enqueued)
         s.set("flowweir_inlet_kafka_queue_messages", w, self.producer.queue_length())
         s.set("flowweir_inlet_kafka_queue_capacity_messages", w, self.spec.inlet.queue_size)

@@ -41,7 +41,19 @@ class TimestampSource(enum.IntEnum):
 
 
 class EnvelopeError(ValueError):
-    """The Kafka record is not an envelope this version understands."""
+    """The Kafka record is not an envelope this version understands.
+
+    `reason` is one of REASONS (a bounded metric label); the message says more.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# Why a record was refused: a null value (a tombstone), fewer bytes than the header,
+# another envelope version, an unknown decoder kind or timestamp source.
+REASONS = ("tombstone", "truncated", "version", "field")
 
 
 def topic_name(base: str) -> str:
@@ -103,18 +115,27 @@ class Envelope:
         )
 
 
-def decode_envelope(record: bytes) -> Envelope:
-    """Parse a Kafka record value; raises EnvelopeError on anything malformed."""
+def decode_envelope(record: bytes | None) -> Envelope:
+    """Parse a Kafka record value; raises EnvelopeError on anything malformed.
+
+    A record without a value (a tombstone, None) is malformed too: Kafka allows it,
+    the inlet never writes one.
+    """
+    if record is None:
+        raise EnvelopeError("tombstone", "record without a value (a Kafka tombstone)")
+    if not isinstance(record, bytes | bytearray | memoryview):
+        raise EnvelopeError("field", f"record value is a {type(record).__name__}, not bytes")
     if len(record) < HEADER_SIZE:
         raise EnvelopeError(
-            f"record of {len(record)} bytes is shorter than the {HEADER_SIZE}-byte header"
+            "truncated",
+            f"record of {len(record)} bytes is shorter than the {HEADER_SIZE}-byte header",
         )
     version, kind, flags, ts_source, recv_ns, addr, port, _ = HEADER.unpack_from(record)
     if version != ENVELOPE_VERSION:
-        raise EnvelopeError(f"envelope version {version}, expected {ENVELOPE_VERSION}")
+        raise EnvelopeError("version", f"envelope version {version}, expected {ENVELOPE_VERSION}")
     try:
         kind_e = DecoderKind(kind)
         ts_e = TimestampSource(ts_source)
     except ValueError as exc:
-        raise EnvelopeError(str(exc)) from None
+        raise EnvelopeError("field", str(exc)) from None
     return Envelope(kind_e, recv_ns, addr, port, bytes(record[HEADER_SIZE:]), flags, ts_e, version)

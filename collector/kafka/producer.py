@@ -15,8 +15,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from collector.config.shared import KafkaConfig
+from collector.kafka.security import describe_error, kafka_python_settings, librdkafka_settings
 
 log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(Exception):
+    """No broker could be reached when the client was built; str() names the fix."""
 
 
 class RawProducer(Protocol):
@@ -40,8 +45,8 @@ class ConfluentProducer:
 
         self._errors = 0
         self._logged: set[str] = set()
+        self._all_down: tuple[float, str] | None = None
         conf: dict[str, Any] = {
-            "bootstrap.servers": ",".join(cfg.brokers),
             "compression.type": cfg.compression,
             "queue.buffering.max.messages": queue_messages,
             "queue.buffering.max.kbytes": max(1, queue_bytes // 1024),
@@ -52,7 +57,7 @@ class ConfluentProducer:
             "delivery.report.only.error": True,
             "on_delivery": self._on_delivery,
             "error_cb": self._on_error,
-            **cfg.options,
+            **librdkafka_settings(cfg),  # brokers, TLS, SASL, then kafka.options
         }
         self._producer = Producer(conf)
         self.produce: Callable[..., None] = self._producer.produce  # hot path: the C method itself
@@ -63,15 +68,30 @@ class ConfluentProducer:
             self._log_once(f"delivery to Kafka failed: {err}")
 
     def _on_error(self, err: Any) -> None:
-        self._log_once(f"Kafka client error: {err} (check kafka.brokers)")
+        kind, message = describe_error(err)
+        if kind == "all-down":
+            # librdkafka says this before or after the line that says why (TLS, SASL, a
+            # refused connection): keep it for a second, logged only if nothing else came.
+            self._all_down = self._all_down or (time.monotonic(), message)
+            return
+        self._log_once(message, kind)
 
-    def _log_once(self, message: str) -> None:
-        if message not in self._logged and len(self._logged) < 100:
-            self._logged.add(message)
+    def _log_pending(self) -> None:
+        if self._all_down and time.monotonic() - self._all_down[0] > 1.0:
+            if not self._logged:
+                self._log_once(self._all_down[1], "all-down")
+            self._all_down = None
+
+    def _log_once(self, message: str, kind: str | None = None) -> None:
+        key = kind or message  # one line per kind of client error, not per retry
+        if key not in self._logged and len(self._logged) < 100:
+            self._logged.add(key)
             log.warning("%s", message)
 
     def poll(self) -> None:
         self._producer.poll(0)
+        if self._all_down:
+            self._log_pending()
 
     def wait_for_room(self, timeout: float) -> None:
         """Block up to `timeout` s while librdkafka sends (the queue is full)."""
@@ -98,24 +118,34 @@ class KafkaPythonProducer:
 
     def __init__(self, cfg: KafkaConfig, queue_messages: int, queue_bytes: int) -> None:
         from kafka import KafkaProducer
-        from kafka.errors import KafkaTimeoutError
+        from kafka.errors import KafkaTimeoutError, NoBrokersAvailable, UnrecognizedBrokerVersion
 
+        if not log.isEnabledFor(logging.DEBUG):
+            # kafka-python logs every failed reconnection (with tracebacks): one line of ours
+            # says what is wrong instead (`flowweir ... -v` shows them).
+            logging.getLogger("kafka").setLevel(logging.CRITICAL)
         self._timeout_error = KafkaTimeoutError
         self._errors = 0
         self._pending = 0
         self._max_pending = queue_messages
         self._lock = threading.Lock()
-        options = {k.replace(".", "_"): v for k, v in cfg.options.items()}
-        self._producer = KafkaProducer(
-            bootstrap_servers=cfg.brokers,
-            compression_type=None if cfg.compression == "none" else cfg.compression,
-            buffer_memory=queue_bytes,
-            max_block_ms=10_000,  # for warm_up() only; set to 0 afterwards
-            linger_ms=20,
-            batch_size=1_000_000,
-            acks="all",
-            **options,
-        )
+        settings: dict[str, Any] = {
+            "compression_type": None if cfg.compression == "none" else cfg.compression,
+            "buffer_memory": queue_bytes,
+            "max_block_ms": 10_000,  # for warm_up() only; set to 0 afterwards
+            "linger_ms": 20,
+            "batch_size": 1_000_000,
+            "acks": "all",
+            **kafka_python_settings(cfg),  # brokers, TLS, SASL, then kafka.options
+        }
+        try:
+            self._producer = KafkaProducer(**settings)
+        except (NoBrokersAvailable, UnrecognizedBrokerVersion):
+            # kafka-python asks a broker for its version while it is built.
+            raise KafkaUnavailable(
+                f"no Kafka broker answered at {', '.join(cfg.brokers)} over "
+                f"{settings['security_protocol']} (check kafka.brokers, kafka.tls, kafka.sasl)"
+            ) from None
         self.produce: Callable[..., None] = self._send
 
     def _done(self, _result: Any = None) -> None:

@@ -107,7 +107,8 @@ class SnapshotReceiver:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():  # a daemon that failed at start never started it
+            self._thread.join(timeout=2)
 
 
 def make_registry(aggregator: Aggregator) -> CollectorRegistry:

@@ -1,7 +1,8 @@
 """Orchestrator configuration: section `orchestrator` of the configuration file.
 
-Durations are whole seconds, or strings with units (`30s`, `5m`, `6h`, `15d`, `1w`,
-combinations such as `1h30m`). Example with the defaults:
+Durations are whole seconds, in the syntax of every duration (`collector/config/types.py`):
+a number of seconds or numbers with units (`30s`, `5m`, `6h`, `15d`, `1w`, `1y`, `1h30m`).
+Example with the defaults:
 
 ```yaml
 orchestrator:
@@ -22,60 +23,15 @@ orchestrator:
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, model_validator
+from pydantic import Field, model_validator
 
 from collector.config.model import ConfigModel
 from collector.config.shared import HTTPConfig
+from collector.config.types import WholeDuration, format_duration
 
-_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "y": 365 * 86400}
-_PART = re.compile(r"(\d+)\s*([ywdhms])")
-
-
-def parse_duration(value: Any) -> Any:
-    """`15d`, `1h30m`, `90s` or a number of seconds into whole seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        if value != int(value):
-            raise ValueError(f"durations are whole seconds (got {value!r})")
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip().lower().replace(" ", "")
-        if text.isdigit():
-            return int(text)
-        parts = _PART.findall(text)
-        if parts and "".join(n + u for n, u in parts) == text:
-            return sum(int(n) * _UNITS[u] for n, u in parts)
-    raise ValueError(f"not a duration: {value!r} (write seconds or e.g. 30s, 5m, 6h, 15d, 1w)")
-
-
-def format_duration(seconds: int) -> str:
-    """The shortest string `parse_duration` reads back (`1d`, `6h`, `1h30m`, `0s`)."""
-    if seconds == 0:
-        return "0s"
-    out = ""
-    for unit in ("d", "h", "m", "s"):
-        n, seconds = divmod(seconds, _UNITS[unit])
-        if n:
-            out += f"{n}{unit}"
-    return out
-
-
-Duration = Annotated[
-    int,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    Field(ge=0),
-]
-PositiveDuration = Annotated[
-    int,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    Field(gt=0),
-]
+PositiveDuration = Annotated[WholeDuration, Field(gt=0)]
 
 
 def default_rollup_partition(interval: int, floor: int) -> int:
@@ -87,9 +43,9 @@ class ResolutionConfig(ConfigModel):
     """A rollup table: flows summed over `interval`, kept for `retention` (0: forever)."""
 
     interval: PositiveDuration
-    retention: Duration = 0
+    retention: WholeDuration = 0
     # Derived when 0: interval x 1440 (one day for 1m), at most 7 days, at least the flows one.
-    partition_interval: Duration = 0
+    partition_interval: WholeDuration = 0
 
 
 def _default_resolutions() -> list[ResolutionConfig]:
@@ -103,7 +59,7 @@ def _default_resolutions() -> list[ResolutionConfig]:
 class OrchestratorConfig(ConfigModel):
     http: HTTPConfig = Field(default_factory=lambda: HTTPConfig(listen="127.0.0.1:8082"))
     partition_interval: PositiveDuration = 6 * 3600
-    retention: Duration = 15 * 86400
+    retention: WholeDuration = 15 * 86400
     resolutions: list[ResolutionConfig] = Field(default_factory=_default_resolutions)
     ttl: Literal["auto", "always", "never"] = "auto"
     retention_check_interval: PositiveDuration = 3600

@@ -39,7 +39,7 @@ def schema_settings(config: Config) -> SchemaSettings:
         rollups=tuple(Rollup(r.interval, r.retention, r.partition_interval) for r in o.resolutions),
         ttl=o.ttl,
         username=config.clickhouse.username,
-        password=config.clickhouse.password,
+        password=config.clickhouse.password.get_secret_value(),
     )
 
 
@@ -79,7 +79,7 @@ class Orchestrator:
 
     def _driver(self, server: str) -> Executor:
         ch = self.config.clickhouse
-        return DriverExecutor(server, ch.username, ch.password, ch.timeout)
+        return DriverExecutor(server, ch.username, ch.password.get_secret_value(), ch.timeout)
 
     def _topic_manager(self) -> TopicManager:
         return TopicManager(self.config.kafka, timeout=self.config.clickhouse.timeout)

@@ -14,6 +14,7 @@ from typing import Any
 
 from collector.config.shared import KafkaConfig
 from collector.kafka.envelope import topic_name
+from collector.kafka.security import librdkafka_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,9 @@ class _RdkafkaLogger:
 
 def admin_config(config: KafkaConfig, timeout: float) -> dict[str, Any]:
     return {
-        "bootstrap.servers": ",".join(config.brokers),
         "socket.timeout.ms": int(timeout * 1000),
+        **librdkafka_settings(config),  # brokers, TLS, SASL, then kafka.options
         "logger": _RdkafkaLogger(),
-        **config.options,
     }
 
 

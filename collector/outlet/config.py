@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from collector.config.model import ConfigModel
-from collector.config.shared import HTTPConfig
+from collector.config.shared import EnrichmentClientConfig, HTTPConfig
+from collector.config.types import (
+    Duration,
+    ExporterAttribute,
+    InterfaceTextAttribute,
+    SubnetKeyed,
+    SubnetList,
+)
 from collector.outlet.decoder.config import DecoderConfig
-from enrich.config import Duration, SubnetMap
 
 
 def _compile(pattern: str | None) -> str | None:
@@ -23,40 +29,26 @@ def _compile(pattern: str | None) -> str | None:
     return pattern
 
 
-def _check_subnets(value: dict[str, Any]) -> dict[str, Any]:
-    SubnetMap(value)  # raises ValueError naming the bad key
-    return value
-
-
 class ExporterMatch(ConfigModel):
     """All conditions given must hold. Regexes use Python syntax and must match from the start."""
 
     name: str | None = None  # regex on the exporter name
-    ip: list[str] | None = None  # subnets the exporter address must be in
+    ip: SubnetList | None = None  # subnets the exporter address must be in
 
     _regex = field_validator("name")(_compile)
-
-    @field_validator("ip")
-    @classmethod
-    def _subnets(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None:
-            SubnetMap(dict.fromkeys(v, True))
-        return v
 
 
 class InterfaceMatch(ConfigModel):
     """All conditions given must hold. Regexes use Python syntax and must match from the start."""
 
     exporter: str | None = None  # regex on the exporter name
-    ip: list[str] | None = None  # subnets the exporter address must be in
+    ip: SubnetList | None = None  # subnets the exporter address must be in
     description: str | None = None  # regex on the interface description
     interface: str | None = None  # regex on the interface name
     speed: str | None = None  # ">=10000", "<1000", "=100000" (Mbit/s)
     vlan: list[int] | None = None  # the flow's VLAN on that interface
 
     _regexes = field_validator("exporter", "description", "interface")(_compile)
-
-    _ip = field_validator("ip")(ExporterMatch._subnets.__func__)  # type: ignore[attr-defined]
 
     @field_validator("speed")
     @classmethod
@@ -69,17 +61,13 @@ class InterfaceMatch(ConfigModel):
 class ExporterRule(ConfigModel):
     match: ExporterMatch = Field(default_factory=ExporterMatch)
     # Values may use the regex's groups: "$site" / "${1}".
-    set: dict[Literal["name", "group", "role", "site", "region", "tenant"], str] = Field(
-        default_factory=dict
-    )
+    set: dict[ExporterAttribute, str] = Field(default_factory=dict)
     action: Literal["continue", "stop", "reject"] = "continue"
 
 
 class InterfaceRule(ConfigModel):
     match: InterfaceMatch = Field(default_factory=InterfaceMatch)
-    set: dict[Literal["name", "description", "connectivity", "provider", "boundary"], str] = Field(
-        default_factory=dict
-    )
+    set: dict[InterfaceTextAttribute, str] = Field(default_factory=dict)
     action: Literal["continue", "stop", "reject"] = "continue"
 
     @model_validator(mode="after")
@@ -128,19 +116,22 @@ class OutletConfig(ConfigModel):
     # Where exporter/interface names come from: the enrichment cache (Redis, filled by
     # `flowweir enrich worker`), or nowhere (classifiers only).
     metadata: Literal["enrich", "none"] = "enrich"
+    # How the enrichment cache is read (timeouts, grace period, the workers' queue).
+    enrichment: EnrichmentClientConfig = Field(default_factory=EnrichmentClientConfig)
     # Sampling rate per exporter subnet: override replaces what the exporter says,
     # default applies when it says nothing. A flow still without a rate is rejected.
-    override_sampling_rate: dict[str, int] = Field(default_factory=dict)
-    default_sampling_rate: dict[str, int] = Field(default_factory=dict)
+    override_sampling_rate: SubnetKeyed[int] = Field(default_factory=dict)
+    default_sampling_rate: SubnetKeyed[int] = Field(default_factory=dict)
     exporter_classifiers: list[ExporterRule] = Field(default_factory=list)
     interface_classifiers: list[InterfaceRule] = Field(default_factory=list)
     # Attributes of source/destination networks by subnet (longest prefix wins).
-    networks: dict[str, NetworkAttributes] = Field(default_factory=dict)
+    networks: SubnetKeyed[NetworkAttributes] = Field(default_factory=dict)
     geoip: GeoIPConfig = Field(default_factory=GeoIPConfig)
     # Where SrcAS/DstAS come from, in order: flow (as exported), flow-except-private
     # (ignore private ASNs), geoip (ASN database).
     asn_providers: list[AsnProvider] = Field(default_factory=lambda: list(DEFAULT_ASN_PROVIDERS))
-
-    _subnets = field_validator("override_sampling_rate", "default_sampling_rate", "networks")(
-        _check_subnets
-    )
+    # Sources (subnets) trusted to name another exporter: the sFlow agent address of their
+    # datagrams is looked up and polled even when it is not the datagram's source (an sFlow
+    # relay, a router exporting from another interface). Default: none; any other agent
+    # address that is not its datagram's source is stored but never polled.
+    trust_agent_address_from: SubnetList = Field(default_factory=list)

@@ -13,9 +13,11 @@ KAFKA_METRICS = MetricSet(
     MetricDef(P + "records", "Kafka records consumed.", "counter", ("worker",)),
     MetricDef(
         P + "corrupt_records",
-        "Records that are not a valid envelope (skipped).",
+        "Records that are not a valid envelope (skipped), by reason: tombstone (no value), "
+        "truncated (shorter than the header), version, field (unknown decoder kind or "
+        "timestamp source).",
         "counter",
-        ("worker",),
+        ("worker", "reason"),
     ),
     MetricDef(
         P + "commits", "Offset commits after ClickHouse acknowledged.", "counter", ("worker",)

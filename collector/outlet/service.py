@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from collector.config.root import Config
-from collector.httpapi.server import OperationsServer
 from collector.kafka.envelope import topic_name
-from collector.metrics.aggregate import make_registry
+from collector.kafka.security import librdkafka_settings
+from collector.outlet.clickhouse.writer import FIXES
 from collector.outlet.metrics import OUTLET_METRICS
 from collector.outlet.worker import WorkerSpec, worker_main
 from collector.supervisor import Supervisor
@@ -22,9 +22,9 @@ def topic_partitions(config: Config, timeout: float = 10.0) -> int | None:
 
     topic = topic_name(config.kafka.topic)
     try:
-        meta = AdminClient(
-            {"bootstrap.servers": ",".join(config.kafka.brokers), **config.kafka.options}
-        ).list_topics(topic, timeout=timeout)
+        meta = AdminClient(librdkafka_settings(config.kafka, quiet=False)).list_topics(
+            topic, timeout=timeout
+        )
     except Exception as exc:
         log.warning("cannot read the metadata of topic %s: %s", topic, exc)
         return None
@@ -49,13 +49,27 @@ class OutletService(Supervisor):
         alive = sum(1 for p in self.processes if p.is_alive())
         ready = len(self.processes) - len(self.starting())
         ok = not self.stop_event.is_set() and alive == ready == len(self.processes) > 0
-        return ok, {"workers": len(self.processes), "alive": alive, "ready": ready}
+        details: dict[str, Any] = {"workers": len(self.processes), "alive": alive, "ready": ready}
+        stopped = self.writers_stopped()
+        if stopped:
+            ok = False
+            details["clickhouse"] = {
+                kind: f"{count} workers stopped writing: {FIXES[kind]}, then restart the outlet"
+                for kind, count in stopped.items()
+            }
+        return ok, details
+
+    def writers_stopped(self) -> dict[str, int]:
+        """Workers whose ClickHouse writer stopped for good, by kind of refusal."""
+        stopped: dict[str, int] = {}
+        for (name, labels), value in self.aggregator.merged().items():
+            if name == "flowweir_outlet_clickhouse_writer_stopped" and value:
+                stopped[labels[0]] = stopped.get(labels[0], 0) + int(value)
+        return stopped
 
     def start(self) -> None:
         out = self.config.outlet
-        self.http = OperationsServer(
-            "outlet", out.http.listen, make_registry(self.aggregator), self.health, 8081
-        )
+        self.http = self.serve("outlet", out.http.listen, self.health, 8081)
         workers = out.workers
         partitions = topic_partitions(self.config)
         if partitions is not None and workers > partitions:

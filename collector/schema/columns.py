@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from collector.config.types import EXPORTER_ATTRIBUTES, INTERFACE_STRING_ATTRIBUTES
+
 
 class Origin(Enum):
     DECODER = "decoder"  # filled from the datagram by collector/outlet decoders
@@ -81,8 +83,8 @@ DECODER_COLUMNS: tuple[Column, ...] = (
     _d("EgressVRFID", "UInt32", "u4"),
 )
 
-_EXPORTER_ATTRS = ("Name", "Group", "Role", "Site", "Region", "Tenant")
-_INTERFACE_ATTRS = ("Name", "Description", "Connectivity", "Provider")
+_EXPORTER_ATTRS = tuple(a.capitalize() for a in EXPORTER_ATTRIBUTES)
+_INTERFACE_ATTRS = tuple(a.capitalize() for a in INTERFACE_STRING_ATTRIBUTES)
 _NETWORK_ATTRS = ("Name", "Role", "Site", "Region", "Tenant", "Country", "GeoCity", "GeoState")
 
 ENRICH_COLUMNS: tuple[Column, ...] = (

@@ -93,7 +93,7 @@ class SchemaSettings:
     ttl: TTLMode = "auto"
     # Modern dictionaries read their table through the local server with these credentials.
     username: str = "default"
-    password: str = ""
+    password: str = field(default="", repr=False)
 
     def uses_ttl(self, dialect: Dialect) -> bool:
         return self.ttl == "always" or (self.ttl == "auto" and dialect.ttl)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from collector.config.model import parse_hostport
+from collector.config.types import parse_hostport
 
 
 class Executor(Protocol):

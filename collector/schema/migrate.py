@@ -34,6 +34,7 @@ from collector.schema.dictionaries import DictionarySpec
 from collector.schema.executor import Executor
 
 log = logging.getLogger(__name__)
+_PASSWORD = re.compile(r"PASSWORD '(?:[^'\\]|\\.)*'")
 
 BOOKKEEPING_TABLE = "schema_objects"
 
@@ -79,7 +80,8 @@ class Migrator:
         return self.executor.query(sql)
 
     def _apply(self, report: MigrationReport, sql: str) -> None:
-        log.info("%s: %s", self.executor.name, " ".join(sql.split())[:200])
+        shown = _PASSWORD.sub("PASSWORD '***'", " ".join(sql.split()))  # never log a password
+        log.info("%s: %s", self.executor.name, shown[:200])
         self.executor.query(sql)
         report.statements.append(sql)
 

@@ -18,8 +18,9 @@ from typing import Any
 import grpc
 from pygnmi.client import gNMIclient, gNMIException
 
+from collector.config.types import SubnetMap
 from enrich.cache import Answer, Exporter, Interface, MetadataCache
-from enrich.config import GNMIConfig, SubnetMap
+from enrich.config import GNMIConfig
 from enrich.providers import ProviderError
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,10 @@ class GNMIProvider:
         self.set_target = SubnetMap(config.set_target)
         self.model_of: dict[str, str] = {}  # exporter -> model that worked last time
 
+    def in_scope(self, exporter: str) -> bool:
+        """Only exporters inside a `targets` subnet are polled."""
+        return self.targets.lookup(exporter) is not None
+
     def _client(self, exporter: str) -> gNMIclient:
         host = self.targets.lookup(exporter) or exporter
         port = self.ports.lookup(exporter) or 9339
@@ -186,7 +191,7 @@ class GNMIProvider:
         return gNMIclient(
             target=(host, port),
             username=self.config.username,
-            password=self.config.password,
+            password=self.config.password.get_secret_value(),
             insecure=self.config.insecure,
             gnmi_timeout=self.config.timeout,
             **kwargs,

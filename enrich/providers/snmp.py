@@ -31,8 +31,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.hlapi.v3arch.asyncio import auth as usm
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
+from collector.config.types import SubnetMap
 from enrich.cache import Answer, Exporter, Interface
-from enrich.config import SNMPConfig, SNMPSecurity, SubnetMap
+from enrich.config import SNMPConfig, SNMPSecurity
 from enrich.providers import ProviderError
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ class LoopRunner:
 def _auth_data(sec: SNMPSecurity) -> UsmUserData:
     return UsmUserData(
         sec.user_name,
-        authKey=sec.authentication_passphrase or None,
-        privKey=sec.privacy_passphrase or None,
+        authKey=sec.authentication_passphrase.get_secret_value() or None,
+        privKey=sec.privacy_passphrase.get_secret_value() or None,
         authProtocol=AUTH[sec.authentication_protocol],
         privProtocol=PRIV[sec.privacy_protocol],
     )
@@ -133,6 +134,10 @@ class SNMPProvider:
         if self._engine is None:
             self._engine = SnmpEngine()
         return self._engine
+
+    def in_scope(self, exporter: str) -> bool:
+        """Only exporters inside a subnet given a community or SNMPv3 credentials are polled."""
+        return self.security.lookup(exporter) is not None or bool(self.communities.lookup(exporter))
 
     def query(self, exporter: str, ifindexes: set[int]) -> Answer | None:
         if self.runner.fresh:

@@ -20,29 +20,21 @@ from typing import Any
 import jq
 from pydantic import ValidationError
 
-from enrich.cache import Answer, Exporter, Interface
-from enrich.config import (
-    EXPORTER_FIELDS_CONFIG,
+from collector.config.types import (
+    EXPORTER_ATTRIBUTES,
+    INTERFACE_ATTRIBUTES,
     InterfaceRecord,
-    RemoteSource,
-    StaticConfig,
-    StaticExporter,
     SubnetMap,
 )
+from enrich.cache import Answer, Exporter, Interface
+from enrich.config import RemoteSource, StaticConfig, StaticExporter
 from enrich.providers import NotReady, ProviderError
 
 log = logging.getLogger(__name__)
 
 
 def _interface(rec: InterfaceRecord) -> Interface:
-    return Interface(
-        name=rec.name,
-        description=rec.description,
-        speed=rec.speed,
-        provider=rec.provider,
-        connectivity=rec.connectivity,
-        boundary=rec.boundary,
-    )
+    return Interface(**{a: getattr(rec, a) for a in INTERFACE_ATTRIBUTES})
 
 
 def parse_source_records(items: list[Any]) -> dict[str, StaticExporter]:
@@ -112,7 +104,7 @@ class RemoteLoader:
             raise ProviderError("transform", f"source {self.name}: {exc}") from None
         self.data = SubnetMap(parse_source_records(items))
         self.loaded_at = now
-        log.info("static source %s: %d exporter records", self.name, len(self.data.raw))
+        log.info("static source %s: %d exporter records", self.name, len(self.data))
 
 
 class StaticProvider:
@@ -123,6 +115,9 @@ class StaticProvider:
         self.exporters = SubnetMap(config.exporters)
         self.loaders = [RemoteLoader(n, s) for n, s in config.sources.items()]
         self.on_error = on_error  # callable(kind) counting source errors
+
+    def in_scope(self, exporter: str) -> bool:
+        return True  # answers from configuration and remote sources, never polls the exporter
 
     def refresh_sources(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -157,7 +152,7 @@ class StaticProvider:
         if rec is None:
             return None
         answer = Answer(
-            exporter=Exporter(**{f: getattr(rec, f) for f in EXPORTER_FIELDS_CONFIG}),
+            exporter=Exporter(**{f: getattr(rec, f) for f in EXPORTER_ATTRIBUTES}),
             provider=self.name,
         )
         for ifindex in ifindexes:

@@ -18,6 +18,7 @@ import pytest
 import redis
 import yaml
 
+from collector.config.shared import EnrichmentClientConfig, RedisConfig
 from collector.devservices.base import Service, wait_for
 from collector.devservices.gnmi import GNMITarget, openconfig_tree
 from collector.devservices.redis import RedisServer
@@ -164,19 +165,24 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 class Deployment:
-    """A configuration file for one test plus the workers, beat and clients started from it."""
+    """A configuration file for one test plus the workers, beat and clients started from it:
+    `enrich` is the workers' section, `client` the outlets' `outlet.enrichment`."""
 
-    def __init__(self, tmp: Path, redis_url: str, enrich: dict[str, Any]) -> None:
+    def __init__(
+        self, tmp: Path, redis_url: str, enrich: dict[str, Any], client: dict[str, Any]
+    ) -> None:
         self.tmp = tmp
         self.redis_url = redis_url
+        queue = f"enrich-test-{uuid.uuid4().hex[:8]}"
         self.data = {
             "redis": {"url": redis_url},
             "enrich": {
                 "http": {"listen": "127.0.0.1:0"},
-                "queue": f"enrich-test-{uuid.uuid4().hex[:8]}",
+                "queue": queue,
                 "concurrency": 2,
                 **enrich,
             },
+            "outlet": {"enrichment": {"queue": queue, **client}},
         }
         self.path = tmp / "flowweir.yaml"
         self.path.write_text(yaml.safe_dump(self.data))
@@ -213,10 +219,10 @@ class Deployment:
         )
 
     def client(self, **overrides: Any) -> tuple[MetadataClient, Stats]:
-        from collector.config.shared import RedisConfig
-
         stats = Stats(CLIENT_METRICS)
-        config = EnrichConfig.model_validate({**self.data["enrich"], **overrides})
+        config = EnrichmentClientConfig.model_validate(
+            {**self.data["outlet"]["enrichment"], **overrides}
+        )
         client = MetadataClient(config, RedisConfig(url=self.redis_url), stats)
         self.clients.append(client)
         return client, stats
@@ -229,11 +235,11 @@ class Deployment:
 
 
 @pytest.fixture
-def deploy(tmp_path: Path, redis_url: str) -> Iterator[Callable[[dict[str, Any]], Deployment]]:
+def deploy(tmp_path: Path, redis_url: str) -> Iterator[Callable[..., Deployment]]:
     made: list[Deployment] = []
 
-    def make(enrich: dict[str, Any]) -> Deployment:
-        made.append(Deployment(tmp_path, redis_url, enrich))
+    def make(enrich: dict[str, Any], client: dict[str, Any] | None = None) -> Deployment:
+        made.append(Deployment(tmp_path, redis_url, enrich, client or {}))
         return made[-1]
 
     yield make

@@ -17,9 +17,6 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": 0,
-            "query-timeout": "150ms",
-            "local-cache-ttl": "200ms",
             "cache-refresh": "300ms",
             "cache-duration": "1m",
             "cache-check-interval": "200ms",
@@ -27,39 +24,33 @@ def test_breaker_bounds_requests_to_a_dead_agent(deploy, udp_counter):
             "snmp": {
                 "timeout": 0.1,
                 "retries": 0,
+                "communities": {"192.0.2.66": ["public"]},
                 "ports": {"192.0.2.66": dead.port},
                 "agents": {"192.0.2.66": "127.0.0.1"},
             },
-        }
+        },
+        client={"initial-delay": 0, "query-timeout": "150ms", "local-cache-ttl": "200ms"},
     )
     d.worker()
     d.beat()
     client, stats = d.client()
-    longest = 0.0
     lookups = 0
-    end = time.monotonic() + run_for
+    end = time.monotonic() + run_for  # the bound is a count over this time, not a duration
     while time.monotonic() < end:
         for ifindex in range(1, 30):  # many ifIndexes: every one is a miss at first
-            t0 = time.monotonic()
             md = client.lookup("192.0.2.66", ifindex)
-            longest = max(longest, time.monotonic() - t0)
             lookups += 1
             assert md is not None and not md.found
-        time.sleep(0.05)
+        time.sleep(0.05)  # an outlet's pace, not a wait for something
     # Without the breaker every refresh (every 300 ms by beat, plus every lookup miss) would
     # reach the agent; with it: `failures` polls, then one probe per cool-down.
     bound = failures + run_for / cool_down + 2
-    print(
-        f"dead agent: {dead.count} requests in {run_for}s (bound {bound:.0f}), "
-        f"{lookups} lookups, longest {longest * 1000:.0f} ms"
-    )
+    print(f"dead agent: {dead.count} requests in {run_for}s (bound {bound:.0f}), {lookups} lookups")
     assert 1 <= dead.count <= bound, (dead.count, bound)
     assert worker_metric(d, "flowweir_enrich_breaker_opens") >= 1
     assert worker_metric(d, "flowweir_enrich_breaker_skips") >= 1
     assert worker_metric(d, "flowweir_enrich_provider_errors", ("snmp", "timeout")) >= 1
-    # After the grace period (0 here) a lookup never blocks much longer than query-timeout
-    # (150 ms; the margin covers the scheduler of a loaded 2-core machine).
-    assert longest < 0.15 + 0.25, longest
+    # How long a lookup waits when nobody answers is measured by `python -m bench.enrich`.
     assert stats.get("flowweir_enrich_client_missing", ("192.0.2.66", "kept")) == lookups
 
 
@@ -67,10 +58,13 @@ def test_grace_period_waits_for_a_late_worker(deploy, snmpd):
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": "30s",
-            "query-timeout": "50ms",
-            "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": snmpd.port}},
-        }
+            "snmp": {
+                "timeout": 0.5,
+                "communities": {"127.0.0.1": ["public"]},
+                "ports": {"127.0.0.1": snmpd.port},
+            },
+        },
+        client={"initial-delay": "30s", "query-timeout": "50ms"},
     )
     client, stats = d.client()  # the outlet starts first, no worker yet, cache cold
     results: dict[int, object] = {}
@@ -81,8 +75,10 @@ def test_grace_period_waits_for_a_late_worker(deploy, snmpd):
 
     t = threading.Thread(target=outlet)
     t.start()
-    time.sleep(1.0)  # well past query-timeout: without the grace period the flow would be lost
+    wait_for(lambda: stats.get("flowweir_enrich_client_waits") >= 1, 10, "a waiting lookup")
     assert not results
+    # A worker takes about a second to start, far beyond query-timeout (50 ms): only the
+    # grace period keeps the lookup waiting for its answer.
     d.worker()
     t.join(30)
     assert results[1].found and results[1].interface.name == "lo"
@@ -99,14 +95,16 @@ def test_changed_description_refreshes_and_unread_exporter_is_evicted(deploy):
         d = deploy(
             {
                 "providers": ["snmp"],
-                "initial-delay": 0,
-                "query-timeout": "5s",
                 "cache-refresh": "1s",
                 "cache-duration": "4s",
                 "cache-check-interval": "300ms",
-                "local-cache-ttl": "200ms",
-                "snmp": {"timeout": 0.5, "ports": {"127.0.0.1": agent.port}},
-            }
+                "snmp": {
+                    "timeout": 0.5,
+                    "communities": {"127.0.0.1": ["public"]},
+                    "ports": {"127.0.0.1": agent.port},
+                },
+            },
+            client={"initial-delay": 0, "query-timeout": "5s", "local-cache-ttl": "200ms"},
         )
         d.worker()
         d.beat()

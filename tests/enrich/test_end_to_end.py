@@ -12,12 +12,12 @@ def test_flows_land_with_snmp_names(
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": "20s",
             "snmp": {
                 "communities": {"127.0.0.1/32": [snmpsim.community]},
                 "ports": {"127.0.0.1/32": snmpsim.port},
             },
-        }
+        },
+        client={"initial-delay": "20s"},
     )
     d.worker()
     pipeline = Pipeline(kafka_broker, clickhouse_server, redis_server, tmp_path)
@@ -26,7 +26,7 @@ def test_flows_land_with_snmp_names(
     try:
         pipeline.orchestrate()
         pipeline.inlet()
-        pipeline.outlet(metadata="enrich")
+        pipeline.outlet(metadata="enrich", enrichment=d.data["outlet"]["enrichment"])
         flood(("127.0.0.1", pipeline.port), 100, rate=100)  # interfaces 1-4, exporter 127.0.0.1
         assert pipeline.wait_rows("flows", 3000) == 3000
         rows = pipeline.query(

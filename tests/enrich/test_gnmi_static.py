@@ -6,12 +6,12 @@ import json
 
 from tests.enrich.conftest import GNMI_INTERFACES, worker_metric
 
+IMMEDIATE = {"initial-delay": 0, "query-timeout": "10s"}  # outlet.enrichment: no grace period
+
 
 def gnmi_config(port: int, mode: str) -> dict:
     return {
         "providers": ["gnmi"],
-        "initial-delay": 0,
-        "query-timeout": "10s",
         "gnmi": {
             "timeout": 1,
             "mode": mode,
@@ -26,7 +26,7 @@ def gnmi_config(port: int, mode: str) -> dict:
 
 def test_gnmi_get_and_subscribe_once_and_cached_state_while_unreachable(deploy, gnmi_target):
     speeds = {1: 100_000, 2: 10_000, 3: 1_000}
-    d = deploy(gnmi_config(gnmi_target.port, "subscribe-once"))
+    d = deploy(gnmi_config(gnmi_target.port, "subscribe-once"), client=IMMEDIATE)
     d.worker()
     client, _ = d.client()
     for exporter in ("203.0.113.1",):
@@ -47,7 +47,7 @@ def test_gnmi_get_and_subscribe_once_and_cached_state_while_unreachable(deploy, 
 
 
 def test_gnmi_get_mode(deploy, gnmi_target):
-    d = deploy(gnmi_config(gnmi_target.port, "get"))
+    d = deploy(gnmi_config(gnmi_target.port, "get"), client=IMMEDIATE)
     d.worker()
     client, _ = d.client()
     md = client.lookup("203.0.113.9", 2)
@@ -83,8 +83,6 @@ def test_static_provider_waits_for_remote_sources(deploy, http_source):
     d = deploy(
         {
             "providers": ["static"],
-            "initial-delay": "20s",
-            "query-timeout": "100ms",
             "static": {
                 "exporters": {
                     "10.0.0.1": {
@@ -117,7 +115,8 @@ def test_static_provider_waits_for_remote_sources(deploy, http_source):
                     },
                 },
             },
-        }
+        },
+        client={"initial-delay": "20s", "query-timeout": "100ms"},
     )
     d.worker()
     client, stats = d.client()

@@ -14,8 +14,6 @@ def test_snmpd_v2c_and_v3_fill_the_cache(deploy, snmpd):
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": 0,
-            "query-timeout": "10s",
             "snmp": {
                 "timeout": 0.3,
                 "retries": 0,
@@ -33,7 +31,8 @@ def test_snmpd_v2c_and_v3_fill_the_cache(deploy, snmpd):
                 "ports": {"192.0.2.0/24": snmpd.port},
                 "agents": {"192.0.2.1": "127.0.0.1", "192.0.2.2": "127.0.0.1"},
             },
-        }
+        },
+        client={"initial-delay": 0, "query-timeout": "10s"},
     )
     d.worker()
     client, stats = d.client()
@@ -82,8 +81,6 @@ def test_snmpsim_router_with_50_interfaces_in_one_get(deploy, snmpsim, udp_count
     d = deploy(
         {
             "providers": ["snmp"],
-            "initial-delay": 0,
-            "query-timeout": "10s",
             "snmp": {
                 "timeout": 2,
                 "retries": 0,
@@ -91,7 +88,8 @@ def test_snmpsim_router_with_50_interfaces_in_one_get(deploy, snmpsim, udp_count
                 "ports": {"198.51.100.7": wire.port},
                 "agents": {"198.51.100.7": "127.0.0.1"},
             },
-        }
+        },
+        client={"initial-delay": 0, "query-timeout": "10s"},
     )
     d.worker()
     client, stats = d.client()

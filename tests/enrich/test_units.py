@@ -1,4 +1,5 @@
-"""Pure parts: configuration messages, subnet maps, gNMI path parsing, static records, breaker."""
+"""Pure parts: configuration messages, gNMI path parsing, static records, breaker (subnet maps:
+tests/config)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import redis
 
 from collector.config.root import ConfigError, parse_config
 from enrich.breaker import Breaker
-from enrich.config import SubnetMap, normalize_address
 from enrich.providers import ProviderError
 from enrich.providers.gnmi import MODELS, extract, leaves_from_notifications, parse_speed
 from enrich.providers.static import parse_source_records
 
 
 def test_config_durations_and_user_errors():
-    c = parse_config({"enrich": {"cache-refresh": "5m", "query-timeout": "250ms"}}).enrich
-    assert (c.cache_refresh, c.query_timeout, c.initial_delay) == (300.0, 0.25, 60.0)
+    c = parse_config(
+        {"enrich": {"cache-refresh": "5m"}, "outlet": {"enrichment": {"query-timeout": "250ms"}}}
+    )
+    assert (c.enrich.cache_refresh, c.outlet.enrichment.query_timeout) == (300.0, 0.25)
+    assert c.outlet.enrichment.initial_delay == 60.0
     with pytest.raises(ConfigError) as exc:
-        parse_config({"enrich": {"query-timeout": "soon", "snmp": {"ports": {"not-a-net": 161}}}})
-    assert "enrich.query-timeout: not a duration: 'soon'" in str(exc.value)
+        parse_config({"enrich": {"cache-duration": "soon", "snmp": {"ports": {"not-a-net": 161}}}})
+    assert "enrich.cache-duration: not a duration" in str(exc.value)
     assert "'not-a-net' is not a subnet or an address" in str(exc.value)
     with pytest.raises(ConfigError, match="cache-refresh must be shorter than cache-duration"):
         parse_config({"enrich": {"cache-refresh": "2h", "cache-duration": "1h"}})
@@ -44,15 +47,6 @@ def test_config_durations_and_user_errors():
         parse_config(
             {"enrich": {"static": {"sources": {"x": {"url": "http://h/", "transform": ".[[["}}}}}
         )
-
-
-def test_subnet_map_longest_prefix_and_mapped_addresses():
-    m = SubnetMap({"0.0.0.0/0": "any", "192.0.2.0/24": "net", "192.0.2.1": "host", "::/0": "v6"})
-    assert m.lookup("192.0.2.1") == "host"
-    assert m.lookup("::ffff:192.0.2.7") == "net"
-    assert m.lookup("10.1.1.1") == "any"
-    assert m.lookup("2001:db8::1") == "v6"
-    assert normalize_address("::ffff:192.0.2.7") == "192.0.2.7"
 
 
 def test_gnmi_notifications_to_interfaces():

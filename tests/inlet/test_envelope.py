@@ -6,6 +6,7 @@ import pytest
 
 from collector.kafka.envelope import (
     HEADER_SIZE,
+    REASONS,
     DecoderKind,
     Envelope,
     EnvelopeError,
@@ -39,17 +40,25 @@ def test_ipv4_is_mapped_and_shown_as_ipv4():
     assert bytes_to_address(raw) == "192.0.2.1"
 
 
+VALID = Envelope(DecoderKind.NETFLOW, 1, address_to_bytes("192.0.2.1"), 2055, b"x").encode()
+
+
 @pytest.mark.parametrize(
-    "record, message",
+    "record, reason, message",
     [
-        (b"short", "shorter than"),
-        (bytes([9]) + bytes(40), "envelope version 9"),
-        (bytes([1, 7]) + bytes(40), "7"),
+        (None, "tombstone", "tombstone"),  # a Kafka record without a value
+        (b"", "truncated", "0 bytes is shorter than"),
+        (VALID[:20], "truncated", "20 bytes is shorter than"),
+        (bytes([9]) + bytes(40), "version", "envelope version 9"),
+        (bytes([1, 7]) + bytes(40), "field", "7"),
+        ("text", "field", "str, not bytes"),
     ],
 )
-def test_malformed_records_raise_envelope_error(record, message):
-    with pytest.raises(EnvelopeError, match=message):
+def test_malformed_records_raise_envelope_error_with_a_bounded_reason(record, reason, message):
+    with pytest.raises(EnvelopeError, match=message) as info:
         decode_envelope(record)
+    assert info.value.reason == reason
+    assert reason in REASONS  # a metric label: one of a few constants
 
 
 def test_topic_carries_the_envelope_version():

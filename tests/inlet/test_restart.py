@@ -31,32 +31,35 @@ class SteadySender(threading.Thread):
             self.sent += 1
             delay = start + self.sent / self.rate - time.perf_counter()
             if delay > 0:
-                time.sleep(delay)
+                time.sleep(delay)  # the pace of the stream, not a wait for something
         sock.close()
 
 
 @requires_root
 def test_restart_under_load_loses_nothing(inlet_factory, kafka_broker):
-    old = inlet_factory(workers=2)
+    old = inlet_factory(workers=2, http={"reuse-port": True})
     sender = SteadySender(old.port)
     sender.start()
-    time.sleep(1.5)
-    # Same port, same topic, same operations endpoint port: all SO_REUSEPORT.
+    datagrams = "flowweir_inlet_udp_datagrams_total"
+    wait_for(lambda: old.metric_sum(datagrams) >= 2000, 30, "the old inlet under load")
+    # Same port, same topic, same operations endpoint port: all SO_REUSEPORT (http.reuse-port).
     new = inlet_factory(
         workers=2,
         port=old.port,
         topic=old.topic.removesuffix("-v1"),
         no_create=True,
         start=False,
-        http={"listen": old.http},
+        http={"listen": old.http, "reuse-port": True},
     )
     new.start(wait=False)
     wait_for(lambda: "inlet started" in new.log(), 60, f"new inlet\n{new.log()}")
     assert "eBPF round-robin over 2 workers attached" in new.log()
-    time.sleep(0.5)
+    # From now on datagrams go to the new workers (their program replaced the old one's).
+    wait_for(lambda: new.metric_sum(datagrams) >= 500, 30, "datagrams reaching the new inlet")
     old.signal(15)
     assert old.wait(30) == 0, old.log()
-    time.sleep(1.5)  # the new inlet alone
+    alone = new.metric_sum(datagrams) + 2000
+    wait_for(lambda: new.metric_sum(datagrams) >= alone, 30, "the new inlet alone")
     sender.halt.set()
     sender.join()
     messages = read_all(kafka_broker.bootstrap, old.topic, expected=sender.sent, idle=5)

@@ -2,7 +2,7 @@
 
 Same topology as vagrant/Vagrantfile (one /30 per router link, 10.99.x.0): each
 router runs a real snmpd (its sysName, its interfaces, their ifAlias) and exports flows to the collector over its veth link:
-router1 NetFlow v9 (flowweir's exporter simulator, interfaces 2 and 3),
+router1 NetFlow v9 (`flowweir demo-exporter`, 600 flows through interfaces 2 and 3),
 router2 IPFIX (softflowd over a generated pcap). The collector runs the
 orchestrator, inlet, outlet and an enrichment worker polling the routers by
 SNMP; the flows must land in ClickHouse named after the routers.
@@ -10,16 +10,15 @@ SNMP; the flows must land in ClickHouse named after the routers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from collector.devservices.base import Service, wait_for
+from collector.devservices.base import Service, free_port, wait_for
 from collector.devservices.daemon import Daemon
 from tests.outlet.pipeline.conftest import Pipeline
 
@@ -166,30 +165,53 @@ def test_lab_flows_arrive_named_from_the_routers_snmp(
     from tests.outlet.decoder.exporters import write_pcap
 
     pipeline = Pipeline(kafka_broker, clickhouse_server, redis_server, tmp_path)
+    queue = f"lab-{os.getpid()}"  # the workers consume what the outlet sends to
     pipeline.base["enrich"] = {
         "providers": ["snmp"],
-        "initial-delay": "30s",
-        "queue": f"lab-{os.getpid()}",
+        "queue": queue,
         "snmp": {"communities": {"10.99.0.0/16": ["public"]}},
     }
     worker: Daemon | None = None
+    exporter: Daemon | None = None
     try:
         pipeline.orchestrate()
         pipeline.inlet(host="0.0.0.0")
         worker = Daemon(
             "enrich", pipeline.base, args=("--pool", "solo"), subcommand="worker"
         ).start()
-        pipeline.outlet(metadata="enrich")
-        # router1: NetFlow v9 through interfaces 2 (ge0) and 3 (xe1)
+        pipeline.outlet(metadata="enrich", enrichment={"initial-delay": "30s", "queue": queue})
+        # router1: NetFlow v9 from `flowweir demo-exporter` through interfaces 2 (ge0) and 3 (xe1)
         r1 = routers["router1"]
-        code = (
-            "from collector.generator.netflow9 import NetFlowV9Exporter as E; import socket; "
-            "e = E(interfaces=(2, 3)); s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
-            f"s.sendto(e.templates(), ('{r1.gateway}', {pipeline.port})); "
-            f"[s.sendto(e.datagram()[0], ('{r1.gateway}', {pipeline.port})) for _ in range(20)]"
-        )
-        done = r1.run(sys.executable, "-c", code)
-        assert done.returncode == 0, done.stderr
+        exporter = Daemon(
+            "demo-exporter",
+            {
+                "demo-exporter": {
+                    "http": {"listen": f"{r1.address}:{free_port()}"},
+                    "targets": {"netflow9": f"{r1.gateway}:{pipeline.port}"},
+                    "snmp": {"enabled": False},  # snmpd answers in the lab
+                    "daily-pattern": False,
+                    "flow-limit": 600,
+                    "routers": [
+                        {
+                            "name": "router1",
+                            "address": r1.address,
+                            "protocol": "netflow9",
+                            "flows-per-second": 400,
+                            "interfaces": [
+                                {
+                                    "index": 2,
+                                    "name": "ge0",
+                                    "description": "Core: collector link 1",
+                                },
+                                {"index": 3, "name": "xe1", "description": "Transit: Cogent"},
+                            ],
+                        }
+                    ],
+                }
+            },
+            prefix=("ip", "netns", "exec", r1.ns),
+            env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        ).start()
         # router2: IPFIX from softflowd over generated traffic
         r2 = routers["router2"]
         write_pcap(tmp_path / "traffic.pcap", flows=30)
@@ -204,12 +226,13 @@ def test_lab_flows_arrive_named_from_the_routers_snmp(
             "-d",
         )
         assert done.returncode == 0, done.stderr
-        deadline = time.monotonic() + 90
-        while (
-            time.monotonic() < deadline
-            and len(pipeline.query("SELECT DISTINCT ExporterName FROM flows")) < 2
-        ):
-            time.sleep(1)
+        with contextlib.suppress(TimeoutError):  # the assertions below say what is missing
+            wait_for(
+                lambda: len(pipeline.query("SELECT DISTINCT ExporterName FROM flows")) >= 2,
+                90,
+                "flows of both routers",
+                interval=1,
+            )
         exporters = dict(
             pipeline.query("SELECT ExporterName, count() FROM flows GROUP BY ExporterName")
         )
@@ -222,6 +245,8 @@ def test_lab_flows_arrive_named_from_the_routers_snmp(
         )
         assert names == {(2, "ge0", "Core: collector link 1"), (3, "xe1", "Transit: Cogent")}
     finally:
+        if exporter is not None:
+            exporter.stop()
         pipeline.stop()
         if worker is not None:
             worker.stop()

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 from collector.devservices.base import free_port, wait_for
+from tests.promtool import assert_clean_for_promtool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,10 +139,7 @@ def test_daemon_serves_metrics_reloads_and_stops(tmp_path, clickhouse_server, ka
         status, body = _get(f"{base}/metrics")
         assert status == 200
         assert "flowweir_orchestrator_clickhouse_migration_statements_total" in body.decode()
-        check = subprocess.run(
-            ["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30
-        )
-        assert check.returncode == 0, check.stdout + check.stderr
+        assert_clean_for_promtool(body)
         # SIGHUP: the configuration file is read again and the migrations applied again.
         settings["resolutions"] = "[{interval: 1m, retention: 7d}, {interval: 10s, retention: 1d}]"
         _write_config(config, clickhouse_server.address, kafka_broker.bootstrap, db, **settings)

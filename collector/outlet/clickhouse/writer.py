@@ -20,10 +20,10 @@ from clickhouse_driver.protocol import ClientPacketTypes
 from clickhouse_driver.varint import write_varint
 from clickhouse_driver.writer import write_binary_str
 
-from collector.config.model import parse_hostport
 from collector.config.shared import ClickHouseConfig
+from collector.config.types import parse_hostport
 from collector.metrics.stats import MetricDef, MetricSet, Stats
-from collector.outlet.clickhouse.native import encode_block
+from collector.outlet.clickhouse.native import EncodeError, encode_block
 from collector.outlet.core.strings import ColumnData
 from collector.schema.columns import COLUMNS
 
@@ -34,12 +34,48 @@ P = "flowweir_outlet_clickhouse_"
 WRITER_METRICS = MetricSet(
     MetricDef(P + "inserts", "Batches ClickHouse accepted.", "counter"),
     MetricDef(P + "inserted_flows", "Flows ClickHouse accepted.", "counter"),
-    MetricDef(P + "insert_errors", "Failed insert attempts (retried).", "counter", ("kind",)),
+    MetricDef(
+        P + "insert_errors",
+        "Failed insert attempts, by kind: network, server, other (retried); "
+        "authentication, schema, encoding (the writer stops).",
+        "counter",
+        ("kind",),
+    ),
     MetricDef(P + "last_batch_flows", "Flows in the last batch inserted.", "gauge"),
     MetricDef(P + "last_insert_seconds", "Duration of the last successful insert.", "gauge"),
     MetricDef(P + "insert_seconds", "Total time spent in successful inserts.", "counter"),
     MetricDef(P + "up", "1 when the last insert attempt succeeded.", "gauge"),
+    MetricDef(
+        P + "writer_stopped",
+        "1 when ClickHouse refused a batch for a reason retrying cannot fix (the kind); "
+        "nothing more is inserted or committed until the outlet restarts.",
+        "gauge",
+        ("kind",),
+    ),
 )
+
+# ClickHouse error codes that retrying cannot fix, by kind (a bounded metric label).
+_AUTHENTICATION = {192, 193, 194, 195, 291, 164, 497, 516}  # unknown user, wrong password, ...
+_SCHEMA = {8, 16, 47, 53, 60, 81}  # no such column, unknown table or database, type mismatch
+# What the user should do, by kind (logged once, shown by the health check).
+FIXES = {
+    "authentication": "check clickhouse.username and clickhouse.password and the user's grants",
+    "schema": "create the schema (flowweir orchestrator --once) for clickhouse.database",
+    "encoding": "a batch could not be encoded for the server's columns; report it as a bug",
+}
+
+
+class InsertRefused(Exception):
+    """ClickHouse refused a batch and retrying cannot change that (see FIXES)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.fix = FIXES[kind]
+
+
+class EncodingError(Exception):
+    """The batch could not be encoded for the columns the server announced."""
 
 
 class ClickHouseWriter:
@@ -61,7 +97,7 @@ class ClickHouseWriter:
             host=host,
             port=port,
             user=self.config.username,
-            password=self.config.password,
+            password=self.config.password.get_secret_value(),
             database=self.config.database,
             connect_timeout=self.config.timeout,
             send_receive_timeout=max(self.config.timeout, 30),
@@ -77,7 +113,9 @@ class ClickHouseWriter:
         """Insert one batch; retries with exponential backoff until it succeeds or `should_stop()`.
 
         `idle()` is called while waiting (the consumer keeps its group membership alive).
-        Returns False only when told to stop before the batch was accepted.
+        Returns False only when told to stop before the batch was accepted; raises
+        InsertRefused when ClickHouse refused it for a reason retrying cannot fix
+        (authentication, unknown table, encoding): the caller stops writing.
         """
         n = len(columns[self.columns[0]])
         delay = 0.5
@@ -91,6 +129,10 @@ class ClickHouseWriter:
                 kind = _error_kind(exc)
                 self.stats.inc(P + "insert_errors", (kind,))
                 self.stats.set(P + "up", (), 0)
+                if kind in FIXES:
+                    self._disconnect()
+                    self.stats.set(P + "writer_stopped", (kind,), 1)
+                    raise InsertRefused(kind, _first_line(exc)) from None
                 if not self._down_logged:
                     self._down_logged = True
                     log.error(
@@ -98,7 +140,7 @@ class ClickHouseWriter:
                         "and consumption pauses until it is back",
                         self.config.servers[self._server % len(self.config.servers)],
                         kind,
-                        str(exc).splitlines()[0][:300],
+                        _first_line(exc),
                     )
                 self._disconnect()
                 self._server += 1
@@ -131,7 +173,21 @@ class ClickHouseWriter:
         self._disconnect()
 
 
+def _first_line(exc: Exception) -> str:
+    """The driver's messages start with "Code: N." on a line of their own: keep the useful part."""
+    lines = [line for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    text = " ".join(lines[:2]) if lines[0].startswith("Code:") else lines[0]
+    return text.split(" Stack trace:", 1)[0].split(", Stack trace", 1)[0][:300]
+
+
 def _error_kind(exc: Exception) -> str:
+    if isinstance(exc, EncodingError):
+        return "encoding"
+    code = getattr(exc, "code", None)
+    if code in _AUTHENTICATION:
+        return "authentication"
+    if code in _SCHEMA:
+        return "schema"
     name = type(exc).__name__
     if (
         isinstance(exc, (OSError, EOFError))
@@ -156,12 +212,15 @@ class BlockClient(Client):  # type: ignore[misc]
         columns, n = data
         conn = self.connection
         revision = conn.server_info.used_revision
-        body = encode_block(
-            sample_block.columns_with_types,
-            columns,
-            n,
-            revision >= defines.DBMS_MIN_REVISION_WITH_CUSTOM_SERIALIZATION,
-        )
+        try:
+            body = encode_block(
+                sample_block.columns_with_types,
+                columns,
+                n,
+                revision >= defines.DBMS_MIN_REVISION_WITH_CUSTOM_SERIALIZATION,
+            )
+        except (EncodeError, ValueError, TypeError, KeyError, OverflowError) as exc:
+            raise EncodingError(f"cannot encode the batch: {type(exc).__name__}: {exc}") from exc
         write_varint(ClientPacketTypes.DATA, conn.fout)
         if revision >= defines.DBMS_MIN_REVISION_WITH_TEMPORARY_TABLES:
             write_binary_str("", conn.fout)

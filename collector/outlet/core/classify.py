@@ -27,8 +27,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from collector.config.types import SubnetMap
 from collector.outlet.config import ExporterRule, InterfaceRule
-from enrich.config import SubnetMap
 
 _OPS: dict[str, Callable[[int, int], bool]] = {
     ">=": operator.ge,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from collector.config.types import EXPORTER_ATTRIBUTES, INTERFACE_STRING_ATTRIBUTES, SubnetMap
 from collector.metrics.stats import MetricDef, MetricSet, Stats
 from collector.outlet.config import OutletConfig
 from collector.outlet.core.classify import (
@@ -24,28 +25,29 @@ from collector.outlet.core.classify import (
 )
 from collector.outlet.core.networks import NetworkLookup
 from collector.outlet.core.strings import ColumnData, Strings, fold
+from collector.outlet.core.trust import TRUST_METRICS, ExporterTrust
 from collector.outlet.decoder.batch import FlowBatch
 from collector.schema.columns import COLUMNS, ENRICH_COLUMNS
-from enrich.config import SubnetMap
 
 log = logging.getLogger(__name__)
 
 P = "flowweir_outlet_core_"
-CORE_METRICS = MetricSet(
-    MetricDef(P + "flows_in", "Decoded flows entering enrichment.", "counter", ("exporter",)),
-    MetricDef(P + "flows_out", "Flows kept for ClickHouse.", "counter", ("exporter",)),
-    MetricDef(
-        P + "flows_rejected",
-        "Flows dropped, by reason: no_sampling_rate (fix the exporter or set default-sampling-rate), "
-        "classifier (a reject rule), metadata (missing with enrich.missing: reject).",
-        "counter",
-        ("exporter", "reason"),
-    ),
+CORE_METRICS = (
+    MetricSet(
+        MetricDef(P + "flows_in", "Decoded flows entering enrichment.", "counter", ("exporter",)),
+        MetricDef(P + "flows_out", "Flows kept for ClickHouse.", "counter", ("exporter",)),
+        MetricDef(
+            P + "flows_rejected",
+            "Flows dropped, by reason: no_sampling_rate (fix the exporter or set default-sampling-rate), "
+            "classifier (a reject rule), metadata (missing with outlet.enrichment.missing: reject).",
+            "counter",
+            ("exporter", "reason"),
+        ),
+    )
+    + TRUST_METRICS
 )
 
 _BOUNDARY = {"": 0, "undefined": 0, "external": 1, "internal": 2}
-_EXPORTER_ATTRS = ("name", "group", "role", "site", "region", "tenant")
-_IF_ATTRS = ("name", "description", "connectivity", "provider")
 
 
 @dataclass
@@ -57,7 +59,7 @@ class InterfaceInfo:
     speed: int = 0
     boundary: int = 0
     rejected: bool = False  # by a classifier
-    missing: bool = False  # no metadata and enrich.missing: reject
+    missing: bool = False  # no metadata and outlet.enrichment.missing: reject
 
 
 class Enricher:
@@ -72,31 +74,29 @@ class Enricher:
         self.networks = NetworkLookup(config.networks, config.geoip)
         self.asn_providers = config.asn_providers
         self._seen_pairs: set[tuple[str, int]] = set()
+        # Metadata is looked up only for exporter addresses datagrams came from (trust.py):
+        # call `observe(envelope)` for every envelope before it is decoded.
+        self.trust = ExporterTrust(config.trust_agent_address_from, stats)
+        self.observe = self.trust.observe
 
     def close(self) -> None:
         self.networks.close()
 
     # --- per distinct exporter -------------------------------------------------
-    def _exporter_fields(self, address: str, ifindex: int) -> tuple[list[str], int, int, bool]:
+    def _exporter_fields(
+        self, address: str, ifindex: int, trusted: bool
+    ) -> tuple[list[str], int, int, bool]:
         """(attributes, override rate, default rate, rejected) of one exporter.
 
         The exporter record comes with any of its interfaces' answers: `ifindex` is one
         the batch uses, so the interface lookup that follows is served from the local cache.
         """
-        attrs = dict.fromkeys(_EXPORTER_ATTRS, "")
-        if self.metadata is not None:
+        attrs: dict[str, str] = dict.fromkeys(EXPORTER_ATTRIBUTES, "")
+        if self.metadata is not None and trusted:
             md = self.metadata.lookup(address, ifindex)
             # The exporter record stands even when that ifIndex is unknown (found=False).
             if md is not None:
-                e = md.exporter
-                attrs.update(
-                    name=e.name,
-                    group=e.group,
-                    role=e.role,
-                    site=e.site,
-                    region=e.region,
-                    tenant=e.tenant,
-                )
+                attrs.update({a: getattr(md.exporter, a) for a in EXPORTER_ATTRIBUTES})
         rejected = False
         if self.exporter_rules:
             c = self.exporter_rules.classify(address, attrs["name"] or address)
@@ -105,17 +105,17 @@ class Enricher:
                     attrs[k] = v
             rejected = c.rejected
         return (
-            [attrs[a] for a in _EXPORTER_ATTRS],
+            [attrs[a] for a in EXPORTER_ATTRIBUTES],
             self.override.lookup(address) or 0,
             self.default.lookup(address) or 0,
             rejected,
         )
 
     def _interface(
-        self, address: str, exporter_name: str, ifindex: int, vlan: int
+        self, address: str, exporter_name: str, ifindex: int, vlan: int, trusted: bool
     ) -> InterfaceInfo:
         info = InterfaceInfo()
-        if self.metadata is not None and ifindex:
+        if self.metadata is not None and ifindex and trusted:
             md = self.metadata.lookup(address, ifindex)
             if md is None:
                 info.missing = True
@@ -143,12 +143,14 @@ class Enricher:
             info.rejected = c.rejected
         return info
 
-    def _prefetch(self, exporters: list[str], exp_idx: np.ndarray, ifindexes: np.ndarray) -> None:
+    def _prefetch(
+        self, exporters: list[str], trusted: list[bool], exp_idx: np.ndarray, ifindexes: np.ndarray
+    ) -> None:
         """Ask the workers once for every new interface of the batch (one poll per exporter)."""
         wanted: dict[str, set[int]] = {}
         for e, i in zip(exp_idx.tolist(), ifindexes.tolist(), strict=True):
             pair = (exporters[e], i)
-            if i and pair not in self._seen_pairs:
+            if i and trusted[e] and pair not in self._seen_pairs:
                 self._seen_pairs.add(pair)
                 wanted.setdefault(exporters[e], set()).add(i)
         if len(self._seen_pairs) > 1_000_000:
@@ -168,11 +170,15 @@ class Enricher:
 
         uniq_exp, first, exp_inv = unique_addresses(cols["ExporterAddress"])
         exporters = [address_text(bytes(a)) for a in uniq_exp]
+        trusted = self._trusted(uniq_exp, exp_inv)
         probe = np.where(
             cols["InIf"][first] != 0, cols["InIf"][first], cols["OutIf"][first]
         ).tolist()
-        exp_rows = [self._exporter_fields(a, i) for a, i in zip(exporters, probe, strict=True)]
-        for j, attr in enumerate(_EXPORTER_ATTRS):
+        exp_rows = [
+            self._exporter_fields(a, i, t)
+            for a, i, t in zip(exporters, probe, trusted, strict=True)
+        ]
+        for j, attr in enumerate(EXPORTER_ATTRIBUTES):
             cols[f"Exporter{attr.capitalize()}"] = Strings.from_keys(
                 [r[0][j] for r in exp_rows], exp_inv
             )
@@ -201,14 +207,14 @@ class Enricher:
             u_vlan = ((uniq >> np.uint64(32)) & np.uint64(0xFFF)).astype(np.int64)
             u_if = (uniq & np.uint64(0xFFFFFFFF)).astype(np.int64)
             if self.metadata is not None:
-                self._prefetch(exporters, u_exp, u_if)
+                self._prefetch(exporters, trusted, u_exp, u_if)
             infos = [
-                self._interface(exporters[e], names_u[e] or exporters[e], i, v)
+                self._interface(exporters[e], names_u[e] or exporters[e], i, v, trusted[e])
                 for e, i, v in zip(u_exp.tolist(), u_if.tolist(), u_vlan.tolist(), strict=True)
             ]
-            for attr in _IF_ATTRS:
-                cols[f"{side}If{attr.capitalize()}"] = Strings.from_keys(
-                    [getattr(x, attr) for x in infos], inv
+            for if_attr in INTERFACE_STRING_ATTRIBUTES:
+                cols[f"{side}If{if_attr.capitalize()}"] = Strings.from_keys(
+                    [getattr(x, if_attr) for x in infos], inv
                 )
             cols[f"{side}IfSpeed"] = np.array([x.speed for x in infos], dtype=np.uint32)[inv]
             cols[f"{side}IfBoundary"] = np.array([x.boundary for x in infos], dtype=np.uint8)[inv]
@@ -235,6 +241,17 @@ class Enricher:
             exp_inv = exp_inv[keep]
         self._count(exporters, exp_inv, "flowweir_outlet_core_flows_out")
         return cols
+
+    def _trusted(self, uniq_exp: np.ndarray, exp_inv: np.ndarray) -> list[bool]:
+        """Per distinct exporter: may its metadata be looked up? Untrusted flows are counted."""
+        self.trust.fold()
+        if self.metadata is None:
+            return [True] * len(uniq_exp)
+        trusted = [self.trust.trusted(bytes(a).ljust(16, b"\0")) for a in uniq_exp]
+        if not all(trusted):
+            untrusted = int((~np.array(trusted, dtype=bool))[exp_inv].sum())
+            self.stats.inc(P + "untrusted_flows", ("agent_not_source",), untrusted)
+        return trusted
 
     def _networks_and_asn(self, cols: dict[str, Any], n: int) -> None:
         empty = Strings.constant("", n)

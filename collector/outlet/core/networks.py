@@ -6,8 +6,8 @@ import ipaddress
 import logging
 from typing import Any
 
+from collector.config.types import SubnetMap
 from collector.outlet.config import GeoIPConfig, NetworkAttributes
-from enrich.config import SubnetMap
 
 log = logging.getLogger(__name__)
 

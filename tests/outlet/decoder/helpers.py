@@ -11,9 +11,8 @@ from typing import Any
 from collector.outlet.decoder import Decoder, FlowBatch
 from collector.outlet.decoder.pcap import envelopes
 
+# Beside the repository (../shared/testdata), never through an absolute path.
 TESTDATA = Path(__file__).resolve().parents[4] / "shared" / "testdata"
-if not TESTDATA.is_dir():
-    TESTDATA = Path("/work/shared/testdata")
 NETFLOW = TESTDATA / "netflow"
 SFLOW = TESTDATA / "sflow"
 

@@ -36,6 +36,10 @@ class Pipeline:
         self.tmp = tmp
         self.daemons: list[Daemon] = []
         self.topic = f"{self.base['kafka']['topic']}-v1"
+        # One consumer group per pipeline, so that tests do not share a group's state on the
+        # broker (seen on Tansu: a group just left by an earlier test's outlets, on another
+        # topic, kept the next test's outlet from joining for over a minute).
+        self.group = f"g{uuid.uuid4().hex[:8]}"
 
     def orchestrate(self) -> None:
         result = orchestrate_once(self.base, self.tmp)
@@ -55,15 +59,20 @@ class Pipeline:
         self.daemons.append(d)
         return d
 
-    def outlet(self, start: bool = True, **outlet: Any) -> Daemon:
+    def outlet(
+        self, start: bool = True, clickhouse: dict[str, Any] | None = None, **outlet: Any
+    ) -> Daemon:
+        """An outlet daemon; `clickhouse` overrides keys of the clickhouse section."""
         settings = {
             "metadata": "none",
             "maximum-wait-time": 1,
             "session-timeout": 3,
             "default-sampling-rate": {"0.0.0.0/0": 1, "::/0": 1},
+            "consumer-group": self.group,
             **outlet,
         }
-        d = Daemon("outlet", {**self.base, "outlet": settings})
+        base = {**self.base, "clickhouse": {**self.base["clickhouse"], **(clickhouse or {})}}
+        d = Daemon("outlet", {**base, "outlet": settings})
         self.daemons.append(d)
         return d.start() if start else d
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
+from collector.devservices.base import wait_for
 from collector.kafka.envelope import DecoderKind
 from collector.outlet.decoder import Decoder, decode_datagrams
 
@@ -55,7 +57,7 @@ def send_all(port: int, payloads: list[bytes]) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for p in payloads:
             sock.sendto(p, ("127.0.0.1", port))
-            time.sleep(0.002)  # keep the order the captures have (templates first)
+            time.sleep(0.002)  # a pace, not a wait: keep the captures' order (templates first)
 
 
 def test_captures_reach_flows_and_rollups_like_the_decoder_alone(pipeline):
@@ -138,12 +140,13 @@ def test_softflowd_export_totals(pipeline, tmp_path, version):
     )
     flows = len(traffic.flows)
     # softflowd may split a 5-tuple's records; totals are what must match
-    deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline
-        and pipeline.query("SELECT sum(Packets) FROM flows")[0][0] < traffic.packets
-    ):
-        time.sleep(0.5)
+    with contextlib.suppress(TimeoutError):  # the assertions below say what is missing
+        wait_for(
+            lambda: pipeline.query("SELECT sum(Packets) FROM flows")[0][0] >= traffic.packets,
+            60,
+            "every packet",
+            interval=0.5,
+        )
     packets, octets, tuples = pipeline.query(
         "SELECT sum(Packets), sum(Bytes), uniqExact(SrcAddr, DstAddr, SrcPort, DstPort, Proto) FROM flows"
     )[0]
