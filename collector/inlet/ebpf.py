@@ -1,4 +1,4 @@
-"""Load bpf/reuseport_kern.c with bcc and attach it to one listener's SO_REUSEPORT group.
+"""Load the inlet's eBPF program (bpf/reuseport_kern.c) with bcc and attach it to one listener's SO_REUSEPORT group.
 
 Everything that can fail here (no bcc, no kernel headers, no capability) is
 reported as one reason string; the inlet then runs on the kernel's hash.
@@ -23,10 +23,9 @@ BPF_MAP_CREATE = 0
 BPF_MAP_UPDATE_ELEM = 2
 SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine, 321)
 
-SOURCE_CANDIDATES = (
-    Path(__file__).resolve().parents[2] / "bpf" / "reuseport_kern.c",  # source checkout
-    Path(sys.prefix) / "share" / "flowweir" / "bpf" / "reuseport_kern.c",  # installed copy
-)
+# The program is package data: collector/inlet/bpf links to the repository's bpf/, and the
+# wheel carries the file itself, so a source checkout and an installed inlet find it alike.
+SOURCE_CANDIDATES = (Path(__file__).resolve().parent / "bpf" / "reuseport_kern.c",)
 
 
 class _MapCreateAttr(ctypes.Structure):
@@ -97,7 +96,9 @@ def attach_round_robin(sockets: list[socket.socket]) -> ReuseportProgram:
     """Attach a round-robin sk_reuseport program to the group `sockets` belong to."""
     source = next((p for p in SOURCE_CANDIDATES if p.exists()), None)
     if source is None:
-        return ReuseportProgram(False, "bpf/reuseport_kern.c not found")
+        return ReuseportProgram(
+            False, f"{SOURCE_CANDIDATES[0]} not found (the flowweir package is incomplete)"
+        )
     try:
         bcc = _import_bcc()
     except ImportError:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run molecule scenarios with the settings these machines need, and time each one.
 #   scripts/molecule/run.sh [-c COMMAND] SCENARIO...
-# SCENARIO is a role name (roles/NAME/molecule/default), ROLE/SCENARIO, or full-stack
-# (ansible/molecule/full-stack). COMMAND is a molecule command (default: test).
+# SCENARIO is a role name (roles/NAME/molecule/default), ROLE/SCENARIO, full-stack or multi-host
+# (ansible/molecule/NAME). COMMAND is a molecule command (default: test).
 # Prepares once: .venv-ansible (scripts/install-ansible.sh), the base image (build-image.sh)
 # and a wheelhouse with flowweir and its dependencies (.cache/wheelhouse) that the containers
 # install from, so that no scenario downloads Python packages.
@@ -25,7 +25,7 @@ status=0
 summary=()
 for scenario in "$@"; do
   case $scenario in
-    full-stack) dir=$repo/ansible; name=full-stack ;;
+    full-stack|multi-host) dir=$repo/ansible; name=$scenario ;;
     */*) dir=$repo/roles/${scenario%%/*}; name=${scenario#*/} ;;
     *) dir=$repo/roles/$scenario; name=default ;;
   esac

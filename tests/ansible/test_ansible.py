@@ -18,6 +18,7 @@ ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks" / "mai
 SCENARIOS = [
     *(r for r in ROLES if (ROOT / "roles" / r / "molecule" / "default" / "molecule.yml").exists()),
     "full-stack",
+    "multi-host",
 ]
 
 
@@ -66,7 +67,7 @@ def test_ansible_lint_production_profile(ansible_tools: Path) -> None:
     assert "Profile 'production' was required, and it passed" in done.stderr + done.stdout
 
 
-@pytest.mark.parametrize("inventory", ["single", "lab"])
+@pytest.mark.parametrize("inventory", ["single", "lab", "multi"])
 def test_site_playbook_syntax(ansible_tools: Path, inventory: str) -> None:
     done = run(
         [
@@ -80,9 +81,12 @@ def test_site_playbook_syntax(ansible_tools: Path, inventory: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("inventory", ["single", "lab"])
-def test_inventory_wires_daemons_to_the_stores(ansible_tools: Path, inventory: str) -> None:
-    """Every inlet, outlet and worker is told where Kafka, ClickHouse and Redis listen."""
+@pytest.mark.parametrize("inventory", ["single", "lab", "multi"])
+def test_inventory_wires_daemons_to_the_stores(
+    ansible_tools: Path, inventory: str, tmp_path: Path
+) -> None:
+    """Every inlet, outlet and worker is told where Kafka, ClickHouse and Redis listen, and the
+    Redis URL carries the password generated for the deployment."""
     done = run(
         [ansible_tools / "ansible-inventory", "-i", f"ansible/inventories/{inventory}", "--list"]
     )
@@ -106,6 +110,9 @@ def test_inventory_wires_daemons_to_the_stores(ansible_tools: Path, inventory: s
                 "debug",
                 "-a",
                 f"var={var}",
+                # The password lookups write here, not into the repository's inventory.
+                "-e",
+                f"flowweir_credentials_dir={tmp_path}",
             ]
         )
         assert shown.returncode == 0, shown.stdout + shown.stderr
@@ -114,9 +121,11 @@ def test_inventory_wires_daemons_to_the_stores(ansible_tools: Path, inventory: s
         expected = {
             "flowweir_common_kafka_brokers": f"{kafka}:9092",
             "flowweir_common_clickhouse_servers": ":9000",
-            "flowweir_common_redis_url": f"redis://{redis}:6379/0",
+            "flowweir_common_redis_url": f"@{redis}:6379/0",
         }[var]
         assert expected in shown.stdout, shown.stdout
+    password = (tmp_path / "redis").read_text().split()[0]
+    assert f"redis://:{password}@" in shown.stdout
 
 
 @pytest.mark.parametrize("role", ROLES)
