@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,17 +286,10 @@ class Migrator:
             return
         directory = Path(self.dictionaries_path)
         try:
-            for spec in schema.dictionaries:
-                base = directory / f"{self.db}_{spec.name}"
-                csv_path = base.with_name(base.name + ".csv")
-                xml_path = base.with_name(base.name + "_dictionary.xml")
-                for path, text in (
-                    (csv_path, spec.csv()),
-                    (xml_path, _legacy_dictionary_xml(f"{self.db}.{spec.name}", spec, csv_path)),
-                ):
-                    if not path.exists() or path.read_text() != text:
-                        path.write_text(text)
-                        report.files.append(str(path))
+            for path, text in legacy_dictionary_files(directory, self.db, schema.dictionaries):
+                if not path.exists() or path.read_text() != text:
+                    path.write_text(text)
+                    report.files.append(str(path))
         except OSError as exc:
             self._warn(
                 report,
@@ -328,6 +322,22 @@ def _insert_rows(table: str, spec: DictionarySpec) -> str:
 
 def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def legacy_dictionary_files(
+    directory: Path, database: str, specs: Iterable[DictionarySpec]
+) -> list[tuple[Path, str]]:
+    """The files a legacy server (before 21) reads its dictionaries from: per dictionary a CSV
+    of its rows and the XML that declares it, in the server's dictionaries_config directory.
+    The orchestrator writes them when it runs on the ClickHouse host; the Ansible role writes
+    the same files on every ClickHouse host."""
+    files: list[tuple[Path, str]] = []
+    for spec in specs:
+        csv_path = directory / f"{database}_{spec.name}.csv"
+        xml_path = directory / f"{database}_{spec.name}_dictionary.xml"
+        files.append((csv_path, spec.csv()))
+        files.append((xml_path, _legacy_dictionary_xml(f"{database}.{spec.name}", spec, csv_path)))
+    return files
 
 
 def _legacy_dictionary_xml(name: str, spec: DictionarySpec, csv_path: Path) -> str:

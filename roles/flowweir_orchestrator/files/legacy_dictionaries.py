@@ -8,13 +8,8 @@ import sys
 from pathlib import Path
 
 from collector.schema.dictionaries import DICTIONARIES
-from collector.schema.migrate import _legacy_dictionary_xml
+from collector.schema.migrate import legacy_dictionary_files
 
 directory, database = Path(sys.argv[1]), sys.argv[2]
-files = {}
-for spec in DICTIONARIES:
-    csv_path = directory / f"{database}_{spec.name}.csv"
-    files[csv_path.name] = spec.csv()
-    xml = _legacy_dictionary_xml(f"{database}.{spec.name}", spec, csv_path)
-    files[f"{database}_{spec.name}_dictionary.xml"] = xml
-json.dump(files, sys.stdout)
+files = legacy_dictionary_files(directory, database, DICTIONARIES)
+json.dump({path.name: text for path, text in files}, sys.stdout)
