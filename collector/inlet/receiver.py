@@ -57,8 +57,6 @@ _HDR_TAIL = struct.Struct(
 _SUB = struct.Struct(">QH")  # receive time, length: the first 10 bytes of a datagram header
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 MAX_PAYLOAD = MAX_MESSAGE_BYTES - MESSAGE_HEADER.size  # the datagrams of one message
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _recvmmsg = _libc.recvmmsg
@@ -94,10 +92,16 @@ class BatchReceiver:
         self.slot = DATAGRAM_HEADER_SIZE + max_datagram_size + 1
         self.data = np.zeros((BATCH, self.slot), dtype=np.uint8)
         self.flat = memoryview(self.data.reshape(-1))  # type: ignore[arg-type]
-        self.names = np.zeros((BATCH, NAME_SIZE), dtype=np.uint8)
-        self.control = np.zeros((BATCH, CONTROL_SIZE), dtype=np.uint8)
+        # One buffer for the headers, the control messages and the addresses, so that one
+        # memmove from a pristine copy before each call resets what the kernel overwrote
+        # (msg_controllen, msg_flags) and zeroes the control messages: a control message
+        # type read afterwards is never a stale one from an earlier call.
+        hdr_bytes, ctrl_bytes = BATCH * MMSGHDR.itemsize, BATCH * CONTROL_SIZE
+        self._arena = np.zeros(hdr_bytes + ctrl_bytes + BATCH * NAME_SIZE, dtype=np.uint8)
+        self.hdrs = self._arena[:hdr_bytes].view(MMSGHDR)
+        self.control = self._arena[hdr_bytes : hdr_bytes + ctrl_bytes].reshape(BATCH, CONTROL_SIZE)
+        self.names = self._arena[hdr_bytes + ctrl_bytes :].reshape(BATCH, NAME_SIZE)
         self.iov = np.zeros(BATCH, dtype=IOVEC)
-        self.hdrs = np.zeros(BATCH, dtype=MMSGHDR)
         data_addr = self.data.ctypes.data
         self.iov["base"] = (
             data_addr + np.arange(BATCH, dtype=np.uint64) * self.slot + DATAGRAM_HEADER_SIZE
@@ -109,6 +113,10 @@ class BatchReceiver:
         self.hdrs["control"] = (
             self.control.ctypes.data + np.arange(BATCH, dtype=np.uint64) * CONTROL_SIZE
         )
+        self.hdrs["namelen"] = NAME_SIZE
+        self.hdrs["controllen"] = CONTROL_SIZE
+        self._pristine = self._arena[: hdr_bytes + ctrl_bytes].copy()
+        self._reset = (self._arena.ctypes.data, self._pristine.ctypes.data, hdr_bytes + ctrl_bytes)
         self._hdrs_ptr = ctypes.c_void_p(self.hdrs.ctypes.data)
         # The message header's constant fields: version, kind, flags, timestamp source, decap.
         self._constant = (2, kind, flags, timestamp_source, decapsulation, 0)
@@ -119,24 +127,38 @@ class BatchReceiver:
         self._names_mv = memoryview(self.names.reshape(-1))  # type: ignore[arg-type]
         self._ctrl64 = self.control.view("<i8")  # (BATCH, 8)
         self._ctrl32 = self.control.view("<i4")  # (BATCH, 16)
+        # Views of the fields the fast path reads and writes, made once: each costs a NumPy
+        # call per receive otherwise. Control: the timestamp first, then the drop counter.
+        self._len = self.hdrs["len"]
+        self._flags = self.hdrs["flags"]
+        self._type1 = self._ctrl32[:, 3]
+        self._sec = self._ctrl64[:, 2]
+        self._nsec = self._ctrl64[:, 3]
+        self._drops2 = self._ctrl32[:, 12]
+        self._src_port = self.names.view(">u2")[:, 1]
+        slot_header = np.dtype(
+            {
+                "names": ["time", "length", "port"],
+                "formats": [">u8", ">u2", ">u2"],
+                "offsets": [0, 8, 10],
+                "itemsize": self.slot,
+            }
+        )
+        in_slots = np.ndarray((BATCH,), dtype=slot_header, buffer=self.data)
+        self._time, self._length, self._port = (
+            in_slots["time"],
+            in_slots["length"],
+            in_slots["port"],
+        )
+        self._starts = [i * self.slot for i in range(BATCH)]
+        self._ends0 = np.arange(BATCH, dtype=np.int64) * self.slot + DATAGRAM_HEADER_SIZE
         self.kernel_timestamps = True
-        self.hdrs["namelen"] = NAME_SIZE
-        self.hdrs["controllen"] = CONTROL_SIZE
         self._last_n = 0
 
     def receive(self, wait: bool) -> Batch | None:
         """One recvmmsg call; None when nothing arrived (timeout or non-blocking and empty)."""
-        hdrs = self.hdrs
-        # The kernel overwrote the lengths of the slots the last call used: reset those only.
-        last = self._last_n
-        if last > SMALL_BATCH:
-            hdrs["namelen"][:last] = NAME_SIZE
-            hdrs["controllen"][:last] = CONTROL_SIZE
-        else:
-            mv = self._hdrs_mv
-            for i in range(last):
-                _U32.pack_into(mv, i * 64 + 8, NAME_SIZE)
-                _U64.pack_into(mv, i * 64 + 40, CONTROL_SIZE)
+        if self._last_n:
+            ctypes.memmove(*self._reset)
         n = _recvmmsg(
             self.fd, self._hdrs_ptr, BATCH, MSG_WAITFORONE if wait else MSG_DONTWAIT, None
         )
@@ -147,21 +169,49 @@ class BatchReceiver:
             self._last_n = 0
             return None
         self._last_n = n
-        now_ns = time.time_ns()
         if n <= SMALL_BATCH:
-            return self._small(n, now_ns)
+            return self._small(n, time.time_ns())
+        # The usual case, in few NumPy calls: every datagram has its kernel timestamp (first
+        # control message; the drop counter, when the socket ever dropped, second).
+        if not (self._type1[:n] == SO_TIMESTAMPNS_NEW).all():
+            return self._mixed(n, time.time_ns())
+        self._time[:n] = self._sec[:n] * 1_000_000_000 + self._nsec[:n]
+        lens = self._len[:n]
+        self._length[:n] = lens
+        self._port[:n] = self._src_port[:n]  # already in network order
+        drops = int(self._drops2[:n].max()) or -1  # absent (zeroed) until the first drop
+        lengths = lens.tolist()
+        if max(lengths) > self.max_size or self._flags[:n].any():
+            truncated = ((self._flags[:n] & MSG_TRUNC) != 0) | (lens > self.max_size)
+            keep = (~truncated).tolist()
+            too_large = keep.count(False)
+            return Batch(
+                self._messages(n, lengths, keep), n - too_large, sum(lengths), too_large, drops
+            )
+        total = sum(lengths)
+        sources, width = self._sources(n)
+        if total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD and sources == sources[:width] * n:
+            # One exporter, one message: the slices of the slots, without a loop in Python.
+            key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
+            ends = (self._ends0[:n] + lens).tolist()
+            parts: list[memoryview | bytes] = list(
+                map(self.flat.__getitem__, map(slice, self._starts, ends))
+            )
+            parts.insert(0, self._pack_header(*self._constant, n, key))
+            return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
+        return Batch(self._messages(n, lengths, None), n, total, 0, drops)
+
+    def _mixed(self, n: int, now_ns: int) -> Batch:
+        """A large batch in which some datagrams came without a kernel timestamp."""
+        hdrs = self.hdrs
         data = self.data
         lens = hdrs["len"][:n]
         ctrl64 = self._ctrl64[:n]
         ctrl32 = self._ctrl32[:n]
         controllen = hdrs["controllen"][:n]
-        # First control message: the timestamp when present (the kernel emits it first).
         has_ts = (controllen >= 32) & (ctrl32[:, 3] == SO_TIMESTAMPNS_NEW)
-        if has_ts.all():
-            ts = ctrl64[:, 2] * 1_000_000_000 + ctrl64[:, 3]
-        else:
-            self.kernel_timestamps = False
-            ts = np.where(has_ts, ctrl64[:, 2] * 1_000_000_000 + ctrl64[:, 3], now_ns)
+        self.kernel_timestamps = False
+        ts = np.where(has_ts, ctrl64[:, 2] * 1_000_000_000 + ctrl64[:, 3], now_ns)
         data[:n, 0:8] = ts.astype(">u8").view(np.uint8).reshape(n, 8)
         data[:n, 8:10] = lens.astype(">u2").view(np.uint8).reshape(n, 2)
         names = self.names
@@ -234,6 +284,7 @@ class BatchReceiver:
         hdrs, ctrl, names, flat = self._hdrs_mv, self._ctrl_mv, self._names_mv, self.flat
         slot = self.slot
         lengths: list[int] = []
+        parts: list[memoryview | bytes] = [b""]
         keep: list[bool] | None = None
         total = too_large = 0
         drops = -1
@@ -266,5 +317,12 @@ class BatchReceiver:
             _SUB.pack_into(flat, start, ts, length)
             a = i * NAME_SIZE
             flat[start + 10 : start + 12] = names[a + 2 : a + 4]
+            parts.append(flat[start : start + DATAGRAM_HEADER_SIZE + length])
+        if keep is None and total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD:
+            sources, width = self._sources(n)
+            if sources == sources[:width] * n:  # one exporter, one message
+                key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
+                parts[0] = self._pack_header(*self._constant, n, key)
+                return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
         messages = self._messages(n, lengths, keep)
         return Batch(messages, n - too_large, total, too_large, drops)
