@@ -3,7 +3,8 @@
 Hot path. Each datagram lands in its own slot of one preallocated buffer,
 DATAGRAM_HEADER_SIZE bytes after the slot start, so its v2 datagram header
 (receive time, length, source port) is written in front of it in place
-(vectorised with NumPy for a large batch) and a Kafka message is one join of
+(a few struct calls over the whole batch, no Python loop per datagram in the
+usual case) and a Kafka message is one join of
 a message header and the slots of one exporter: the datagrams of one receive
 call are grouped by source address, in arrival order, at most MAX_MESSAGE_BYTES
 a message (collector/kafka/envelope.py). The kernel receive timestamp and the
@@ -18,12 +19,16 @@ import os
 import socket
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, mul
 
 import numpy as np
 
 from collector.inlet.udp import SO_RXQ_OVFL, SO_TIMESTAMPNS_NEW
 from collector.kafka.envelope import (
+    DATAGRAM_HEADER,
     DATAGRAM_HEADER_SIZE,
     MAX_MESSAGE_BYTES,
     MESSAGE_HEADER,
@@ -48,13 +53,19 @@ MMSGHDR = np.dtype(
 )
 IOVEC = np.dtype({"names": ["base", "len"], "formats": ["<u8", "<u8"], "itemsize": 16})
 
-SMALL_BATCH = 32  # up to this many datagrams, plain struct calls beat NumPy's per-call overhead
 _CMSG_TS = struct.Struct("<qiiqq")  # cmsg_len, level, type, tv_sec, tv_nsec
 _CMSG_U32 = struct.Struct("<qiiI")  # cmsg_len, level, type, value
 _HDR_TAIL = struct.Struct(
     "<Qi4xI"
 )  # msg_controllen, msg_flags, (padding), msg_len: offsets 40, 48, 56
 _SUB = struct.Struct(">QH")  # receive time, length: the first 10 bytes of a datagram header
+# Per datagram, for one unpack of the whole batch: msg_controllen, msg_flags, msg_len of its
+# mmsghdr; the timestamp's type, seconds, nanoseconds and the drop counter's type, value of
+# its control messages; its source port.
+_HDR_ENTRY = "40xQi4xI4x"
+_CTRL_ENTRY = "12xiqq12xiI12x"
+_PORT_ENTRY = "2xH28x"
+_DGRAM_HEADER = DATAGRAM_HEADER
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 MAX_PAYLOAD = MAX_MESSAGE_BYTES - MESSAGE_HEADER.size  # the datagrams of one message
 
@@ -125,33 +136,16 @@ class BatchReceiver:
         self._hdrs_mv = memoryview(self.hdrs.view(np.uint8))  # type: ignore[arg-type]
         self._ctrl_mv = memoryview(self.control.reshape(-1))  # type: ignore[arg-type]
         self._names_mv = memoryview(self.names.reshape(-1))  # type: ignore[arg-type]
-        self._ctrl64 = self.control.view("<i8")  # (BATCH, 8)
-        self._ctrl32 = self.control.view("<i4")  # (BATCH, 16)
-        # Views of the fields the fast path reads and writes, made once: each costs a NumPy
-        # call per receive otherwise. Control: the timestamp first, then the drop counter.
-        self._len = self.hdrs["len"]
-        self._flags = self.hdrs["flags"]
-        self._type1 = self._ctrl32[:, 3]
-        self._sec = self._ctrl64[:, 2]
-        self._nsec = self._ctrl64[:, 3]
-        self._drops2 = self._ctrl32[:, 12]
-        self._src_port = self.names.view(">u2")[:, 1]
-        slot_header = np.dtype(
-            {
-                "names": ["time", "length", "port"],
-                "formats": [">u8", ">u2", ">u2"],
-                "offsets": [0, 8, 10],
-                "itemsize": self.slot,
-            }
-        )
-        in_slots = np.ndarray((BATCH,), dtype=slot_header, buffer=self.data)
-        self._time, self._length, self._port = (
-            in_slots["time"],
-            in_slots["length"],
-            in_slots["port"],
-        )
         self._starts = [i * self.slot for i in range(BATCH)]
-        self._ends0 = np.arange(BATCH, dtype=np.int64) * self.slot + DATAGRAM_HEADER_SIZE
+        self._head_starts = [start + DATAGRAM_HEADER_SIZE for start in self._starts]
+        self._bulk_structs = [
+            (
+                struct.Struct("<" + _HDR_ENTRY * k),
+                struct.Struct("<" + _CTRL_ENTRY * k),
+                struct.Struct(">" + _PORT_ENTRY * k),
+            )
+            for k in range(BATCH + 1)
+        ]
         self.kernel_timestamps = True
         self._last_n = 0
 
@@ -169,69 +163,7 @@ class BatchReceiver:
             self._last_n = 0
             return None
         self._last_n = n
-        if n <= SMALL_BATCH:
-            return self._small(n, time.time_ns())
-        # The usual case, in few NumPy calls: every datagram has its kernel timestamp (first
-        # control message; the drop counter, when the socket ever dropped, second).
-        if not (self._type1[:n] == SO_TIMESTAMPNS_NEW).all():
-            return self._mixed(n, time.time_ns())
-        self._time[:n] = self._sec[:n] * 1_000_000_000 + self._nsec[:n]
-        lens = self._len[:n]
-        self._length[:n] = lens
-        self._port[:n] = self._src_port[:n]  # already in network order
-        drops = int(self._drops2[:n].max()) or -1  # absent (zeroed) until the first drop
-        lengths = lens.tolist()
-        if max(lengths) > self.max_size or self._flags[:n].any():
-            truncated = ((self._flags[:n] & MSG_TRUNC) != 0) | (lens > self.max_size)
-            keep = (~truncated).tolist()
-            too_large = keep.count(False)
-            return Batch(
-                self._messages(n, lengths, keep), n - too_large, sum(lengths), too_large, drops
-            )
-        total = sum(lengths)
-        sources, width = self._sources(n)
-        if total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD and sources == sources[:width] * n:
-            # One exporter, one message: the slices of the slots, without a loop in Python.
-            key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
-            ends = (self._ends0[:n] + lens).tolist()
-            parts: list[memoryview | bytes] = list(
-                map(self.flat.__getitem__, map(slice, self._starts, ends))
-            )
-            parts.insert(0, self._pack_header(*self._constant, n, key))
-            return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
-        return Batch(self._messages(n, lengths, None), n, total, 0, drops)
-
-    def _mixed(self, n: int, now_ns: int) -> Batch:
-        """A large batch in which some datagrams came without a kernel timestamp."""
-        hdrs = self.hdrs
-        data = self.data
-        lens = hdrs["len"][:n]
-        ctrl64 = self._ctrl64[:n]
-        ctrl32 = self._ctrl32[:n]
-        controllen = hdrs["controllen"][:n]
-        has_ts = (controllen >= 32) & (ctrl32[:, 3] == SO_TIMESTAMPNS_NEW)
-        self.kernel_timestamps = False
-        ts = np.where(has_ts, ctrl64[:, 2] * 1_000_000_000 + ctrl64[:, 3], now_ns)
-        data[:n, 0:8] = ts.astype(">u8").view(np.uint8).reshape(n, 8)
-        data[:n, 8:10] = lens.astype(">u2").view(np.uint8).reshape(n, 2)
-        names = self.names
-        data[:n, 10:12] = names[:n, 2:4]  # source port, already in network order
-        # Drop counter: a control message after the timestamp, or first when there is none.
-        drops = -1
-        second = (controllen >= 56) & (ctrl32[:, 11] == SO_RXQ_OVFL)
-        first = (controllen >= 24) & (ctrl32[:, 3] == SO_RXQ_OVFL)
-        if second.any():
-            drops = int(ctrl32[second, 12].max())
-        if first.any():
-            drops = max(drops, int(ctrl32[first, 4].max()))
-        flags = hdrs["flags"][:n]
-        truncated = (flags & MSG_TRUNC) != 0
-        truncated |= lens > self.max_size
-        too_large = int(truncated.sum())
-        lengths = lens.tolist()
-        keep = (~truncated).tolist() if too_large else None
-        messages = self._messages(n, lengths, keep)
-        return Batch(messages, n - too_large, int(lens.sum()), too_large, drops)
+        return self._bulk(n)
 
     def _sources(self, n: int) -> tuple[bytes, int]:
         """The source addresses of the first n datagrams, concatenated, and the width of one."""
@@ -279,8 +211,41 @@ class BatchReceiver:
                 out.append((key, b"".join(parts), len(parts) - 1))
         return out
 
+    def _bulk(self, n: int) -> Batch:
+        """A small batch in a few struct calls over the whole batch, no Python loop per
+        datagram; anything unusual (no kernel timestamp, truncation) goes to _small."""
+        hdr_struct, ctrl_struct, port_struct = self._bulk_structs[n]
+        hdr = hdr_struct.unpack_from(self._hdrs_mv)
+        ctrl = ctrl_struct.unpack_from(self._ctrl_mv)
+        lengths = list(hdr[2::3])
+        if (
+            ctrl[0::5].count(SO_TIMESTAMPNS_NEW) != n
+            or any(hdr[1::3])
+            or max(lengths) > self.max_size
+        ):
+            return self._small(n, time.time_ns())
+        times = list(map(add, map(mul, ctrl[1::5], repeat(1_000_000_000, n)), ctrl[2::5]))
+        ports = port_struct.unpack_from(self._names_mv)
+        flat = self.flat
+        starts = self._starts
+        deque(map(_DGRAM_HEADER.pack_into, repeat(flat, n), starts, times, lengths, ports), 0)
+        drops = max(ctrl[4::5]) or -1  # absent (zeroed) until the first drop
+        total = sum(lengths)
+        if total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD:
+            sources, width = self._sources(n)
+            if sources == sources[:width] * n:  # one exporter, one message
+                key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
+                ends = list(map(add, self._head_starts, lengths))
+                parts: list[memoryview | bytes] = list(
+                    map(flat.__getitem__, map(slice, starts, ends))
+                )
+                parts.insert(0, self._pack_header(*self._constant, n, key))
+                return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
+        return Batch(self._messages(n, lengths, None), n, total, 0, drops)
+
     def _small(self, n: int, now_ns: int) -> Batch:
-        """The same as the NumPy path, datagram by datagram (cheaper for a handful)."""
+        """The same as _bulk, datagram by datagram: for a batch with a datagram that came
+        without a kernel timestamp or was truncated (too large)."""
         hdrs, ctrl, names, flat = self._hdrs_mv, self._ctrl_mv, self._names_mv, self.flat
         slot = self.slot
         lengths: list[int] = []
