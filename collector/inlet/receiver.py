@@ -65,6 +65,7 @@ _SUB = struct.Struct(">QH")  # receive time, length: the first 10 bytes of a dat
 _HDR_ENTRY = "40xQi4xI4x"
 _CTRL_ENTRY = "12xiqq12xiI12x"
 _PORT_ENTRY = "2xH28x"
+BULK_SIZES = (4, 8, 16, 24, 32, 48, BATCH)
 _DGRAM_HEADER = DATAGRAM_HEADER
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 MAX_PAYLOAD = MAX_MESSAGE_BYTES - MESSAGE_HEADER.size  # the datagrams of one message
@@ -138,13 +139,18 @@ class BatchReceiver:
         self._names_mv = memoryview(self.names.reshape(-1))  # type: ignore[arg-type]
         self._starts = [i * self.slot for i in range(BATCH)]
         self._head_starts = [start + DATAGRAM_HEADER_SIZE for start in self._starts]
-        self._bulk_structs = [
-            (
+        # Structs for a few batch sizes only (one per size would hold ~0.7 MB): a batch of n
+        # unpacks the smallest that fits (a few entries more than n).
+        buckets = {
+            k: (
                 struct.Struct("<" + _HDR_ENTRY * k),
                 struct.Struct("<" + _CTRL_ENTRY * k),
                 struct.Struct(">" + _PORT_ENTRY * k),
             )
-            for k in range(BATCH + 1)
+            for k in BULK_SIZES
+        }
+        self._bulk_structs = [
+            buckets[min(k for k in BULK_SIZES if k >= n)] for n in range(BATCH + 1)
         ]
         self.kernel_timestamps = True
         self._last_n = 0
@@ -217,19 +223,20 @@ class BatchReceiver:
         hdr_struct, ctrl_struct, port_struct = self._bulk_structs[n]
         hdr = hdr_struct.unpack_from(self._hdrs_mv)
         ctrl = ctrl_struct.unpack_from(self._ctrl_mv)
-        lengths = list(hdr[2::3])
+        h, c = 3 * n, 5 * n
+        lengths = list(hdr[2:h:3])
         if (
-            ctrl[0::5].count(SO_TIMESTAMPNS_NEW) != n
-            or any(hdr[1::3])
+            ctrl[0:c:5].count(SO_TIMESTAMPNS_NEW) != n
+            or any(hdr[1:h:3])
             or max(lengths) > self.max_size
         ):
             return self._small(n, time.time_ns())
-        times = list(map(add, map(mul, ctrl[1::5], repeat(1_000_000_000, n)), ctrl[2::5]))
+        times = list(map(add, map(mul, ctrl[1:c:5], repeat(1_000_000_000, n)), ctrl[2:c:5]))
         ports = port_struct.unpack_from(self._names_mv)
         flat = self.flat
         starts = self._starts
         deque(map(_DGRAM_HEADER.pack_into, repeat(flat, n), starts, times, lengths, ports), 0)
-        drops = max(ctrl[4::5]) or -1  # absent (zeroed) until the first drop
+        drops = max(ctrl[4:c:5]) or -1  # absent (zeroed) until the first drop
         total = sum(lengths)
         if total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD:
             sources, width = self._sources(n)
