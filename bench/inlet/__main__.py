@@ -50,6 +50,16 @@ class Step:
     sent: int
     achieved: float
     drops: int
+    cpu_s: float = 0.0  # CPU of the receiving process during this step (send + settle)
+    threads: dict[str, float] = field(default_factory=dict)  # CPU seconds by thread group
+
+    @property
+    def received(self) -> int:
+        return self.sent - self.drops
+
+    @property
+    def us_per_datagram(self) -> float:
+        return self.cpu_s / self.received * 1e6 if self.received > 0 else float("nan")
 
 
 @dataclass
@@ -134,6 +144,30 @@ def settle_briefly() -> None:
     time.sleep(0.5)
 
 
+def thread_group(name: str) -> str:
+    """librdkafka names its threads rdk:main, rdk:broker<N>, rdk:broker-1 (internal)..."""
+    if name.startswith("rdk:broker"):
+        return "rdk:broker"
+    if name.startswith("rdk:"):
+        return name
+    return "main"  # the interpreter's thread(s): receive, envelope, produce() calls
+
+
+def thread_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of the live threads of `pids` by thread group, in ns precision
+    (/proc/PID/task/TID/schedstat: time on CPU, user + system)."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                on_cpu = int((task / "schedstat").read_text().split()[0]) / 1e9
+                group = thread_group((task / "comm").read_text().strip())
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a thread that just ended
+            out[group] = out.get(group, 0.0) + on_cpu
+    return out
+
+
 def run_steps(
     result: Result,
     port: int,
@@ -148,15 +182,19 @@ def run_steps(
         if lossy >= 2 and rate:  # past its limit: only the flat-out step remains
             continue
         drops0 = udp_drops(port) + extra_drops()
+        threads0 = thread_cpu(pids)
         count = int((rate or 100_000) * seconds)
         sent, achieved = send(port, count, rate)
         settle()
+        threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(pids).items()}
         drops = udp_drops(port) + extra_drops() - drops0
-        result.steps.append(Step(rate, sent, achieved, drops))
+        step = Step(rate, sent, achieved, drops, sum(threads.values()), threads)
+        result.steps.append(step)
         result.received += sent - drops
         lossy = lossy + 1 if drops else 0
         print(
-            f"  {result.name:9s} target {rate or 'max':>7} /s  achieved {achieved:9.0f} /s  drops {drops}",
+            f"  {result.name:9s} target {rate or 'max':>7} /s  achieved {achieved:9.0f} /s  "
+            f"drops {drops:6d}  CPU {step.us_per_datagram:6.2f} us/datagram",
             flush=True,
         )
     result.cpu_s = sum(cpu_seconds(p) for p in pids) - cpu0
@@ -260,7 +298,13 @@ def _bound(port: int) -> bool:
     return False
 
 
-def bench_inlet(seconds: float, client: str, compression: str = "lz4") -> tuple[Result, float]:
+def bench_inlet(
+    seconds: float,
+    client: str,
+    compression: str = "lz4",
+    kafka_options: dict[str, str] | None = None,
+    inlet_options: dict[str, str] | None = None,
+) -> tuple[Result, float]:
     broker = KafkaBroker().start()
     broker.create_topic(topic_name("bench"), partitions=4)
     port = free_port(2)
@@ -270,6 +314,7 @@ def bench_inlet(seconds: float, client: str, compression: str = "lz4") -> tuple[
             "topic": "bench",
             "client": client,
             "compression": compression,
+            "options": kafka_options or {},
         },
         "inlet": {
             "inputs": [
@@ -279,7 +324,8 @@ def bench_inlet(seconds: float, client: str, compression: str = "lz4") -> tuple[
                     "workers": 1,
                     "receive-buffer": RCVBUF,
                 }
-            ]
+            ],
+            **(inlet_options or {}),
         },
     }
     inlet = Daemon("inlet", config).start()
@@ -323,6 +369,45 @@ def bench_inlet(seconds: float, client: str, compression: str = "lz4") -> tuple[
     return result, broker_cpu
 
 
+def print_steps(results: list[Result], plain: Result) -> None:
+    """CPU per datagram at each offered rate, the receivers side by side, and by thread."""
+    reference = {s.target: s for s in plain.steps}
+    print(
+        "\nCPU us per datagram per rate step (all threads; in brackets: / recv_into at that step)"
+    )
+    print(f"{'offered /s':>10s} " + " ".join(f"{r.name:>18s}" for r in results))
+    for rate in RATES:
+        cells = []
+        for r in results:
+            step = next((s for s in r.steps if s.target == rate), None)
+            ref = reference.get(rate)
+            if step is None:
+                cells.append(f"{'-':>18s}")
+                continue
+            ratio = step.us_per_datagram / ref.us_per_datagram if ref else float("nan")
+            cells.append(f"{step.us_per_datagram:9.2f} ({ratio:5.2f}x)")
+        print(f"{rate or 'max':>10} " + " ".join(cells))
+    for r in results:
+        groups = sorted({g for s in r.steps for g in s.threads})
+        if groups == ["main"]:
+            continue
+        print(f"\n{r.name}: CPU us per datagram by thread, per step (achieved rate, datagrams)")
+        print(f"{'offered /s':>10s} {'achieved':>9s} " + " ".join(f"{g:>12s}" for g in groups))
+        for s in r.steps:
+            cells = [f"{s.threads.get(g, 0.0) / max(s.received, 1) * 1e6:12.2f}" for g in groups]
+            print(f"{s.target or 'max':>10} {s.achieved:9.0f} " + " ".join(cells))
+
+
+def parse_options(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"option {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=2.0, help="duration of each rate step")
@@ -337,7 +422,28 @@ def main() -> None:
     parser.add_argument(
         "--kafka-python", action="store_true", help="also measure the kafka-python-ng client"
     )
+    parser.add_argument(
+        "--kafka-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a kafka.options entry for the inlet (librdkafka setting), to try settings",
+    )
+    parser.add_argument(
+        "--inlet-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an inlet setting (e.g. batch-wait=2ms), to try settings",
+    )
+    parser.add_argument(
+        "--inlet-only",
+        action="store_true",
+        help="only the inlet runs and recv_into (skip +produce and nfcapd), to try settings",
+    )
     args = parser.parse_args()
+    kafka_options = parse_options(args.kafka_option)
+    inlet_options = parse_options(args.inlet_option)
     load = Path("/proc/loadavg").read_text().split()[0]
     print(
         f"bench/inlet: NetFlow v9, 30 records, 1,464-byte datagrams; steps of {args.seconds}s; "
@@ -351,7 +457,9 @@ def main() -> None:
     inlets: dict[str, Result] = {}
     broker_cpu = 0.0
     for compression in compressions:
-        inlet, cpu = bench_inlet(args.seconds, "confluent-kafka", compression)
+        inlet, cpu = bench_inlet(
+            args.seconds, "confluent-kafka", compression, kafka_options, inlet_options
+        )
         inlets[compression] = inlet
         broker_cpu = broker_cpu or cpu
         results.append(inlet)
@@ -359,12 +467,13 @@ def main() -> None:
         results.append(bench_inlet(args.seconds, "kafka-python-ng", compressions[0])[0])
     plain = bench_plain(args.seconds)
     results.append(plain)
-    floor = bench_plain_produce(args.seconds)
-    results.append(floor)
-    nfcapd = bench_nfcapd(args.seconds)
+    floor = None if args.inlet_only else bench_plain_produce(args.seconds)
+    if floor:
+        results.append(floor)
+    nfcapd = None if args.inlet_only else bench_nfcapd(args.seconds)
     if nfcapd:
         results.append(nfcapd)
-    print()
+    print("\nAll steps (CPU summed over every step / datagrams of every step; targets judged here)")
     print(
         f"{'receiver':10s} {'loss-free /s':>13s} {'CPU us/dgram':>13s} {'vs recv_into':>13s} "
         f"{'Kafka msg/dgram':>16s} {'Kafka B/dgram':>14s} {'peak RSS MB':>12s}"
@@ -376,6 +485,8 @@ def main() -> None:
             f"{r.us_per_datagram / plain.us_per_datagram:12.2f}x "
             f"{r.messages_per_datagram:16.3f} {r.bytes_per_datagram:14.0f} {rss:12.1f}"
         )
+    print_steps(results, plain)
+    print(f"\nuptime: {Path('/proc/loadavg').read_text().strip()}")
     inlet = inlets[compressions[0]]
     print(
         "\ninlet peak RSS per process: "
@@ -399,10 +510,11 @@ def main() -> None:
         ratio = r.us_per_datagram / plain.us_per_datagram
         target = f" (target <= {targets[compression]})" if compression in targets else ""
         print(f"CPU per datagram {r.name} / recv_into: {ratio:.2f}x{target}")
-    print(
-        f"CPU per datagram +produce (v1 contract) / recv_into: "
-        f"{floor.us_per_datagram / plain.us_per_datagram:.2f}x"
-    )
+    if floor:
+        print(
+            f"CPU per datagram +produce (v1 contract) / recv_into: "
+            f"{floor.us_per_datagram / plain.us_per_datagram:.2f}x"
+        )
     if all(s.drops == 0 for s in inlet.steps):
         print(f"note: {inlet.name} lost nothing at any step: its limit is above the generator's")
 

@@ -77,9 +77,9 @@ class InletConfig(ConfigModel):
     max_datagram_size: int = Field(9216, ge=512, le=65535)
     # How long SIGTERM waits for the sockets to drain and the producer to flush.
     shutdown_timeout: Duration = Field(5.0, gt=0, le=120)
-    # How long a worker sleeps after a receive that found only a few datagrams (a quiet
-    # moment), so that the next receive takes a batch: fewer wake-ups per datagram for the
-    # worker and for the Kafka client. Adds at most this much latency; 0: never sleep.
+    # How long a worker sleeps after a receive that did not fill its batch (64 datagrams: the
+    # socket is empty), so that the next receive takes a larger batch: fewer wake-ups and
+    # receive calls per datagram for the worker and for the Kafka client. Adds at most this much latency; 0: never sleep.
     # Skipped when the socket's real receive buffer is under 4 MiB (a burst could fill it).
     batch_wait: Duration = Field(0.001, le=0.05)
 

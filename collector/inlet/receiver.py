@@ -3,7 +3,8 @@
 Hot path. Each datagram lands in its own slot of one preallocated buffer,
 DATAGRAM_HEADER_SIZE bytes after the slot start, so its v2 datagram header
 (receive time, length, source port) is written in front of it in place
-(vectorised with NumPy for a large batch) and a Kafka message is one join of
+(a few struct calls over the whole batch, no Python loop per datagram in the
+usual case) and a Kafka message is one join of
 a message header and the slots of one exporter: the datagrams of one receive
 call are grouped by source address, in arrival order, at most MAX_MESSAGE_BYTES
 a message (collector/kafka/envelope.py). The kernel receive timestamp and the
@@ -18,12 +19,16 @@ import os
 import socket
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, mul
 
 import numpy as np
 
 from collector.inlet.udp import SO_RXQ_OVFL, SO_TIMESTAMPNS_NEW
 from collector.kafka.envelope import (
+    DATAGRAM_HEADER,
     DATAGRAM_HEADER_SIZE,
     MAX_MESSAGE_BYTES,
     MESSAGE_HEADER,
@@ -48,17 +53,22 @@ MMSGHDR = np.dtype(
 )
 IOVEC = np.dtype({"names": ["base", "len"], "formats": ["<u8", "<u8"], "itemsize": 16})
 
-SMALL_BATCH = 32  # up to this many datagrams, plain struct calls beat NumPy's per-call overhead
 _CMSG_TS = struct.Struct("<qiiqq")  # cmsg_len, level, type, tv_sec, tv_nsec
 _CMSG_U32 = struct.Struct("<qiiI")  # cmsg_len, level, type, value
 _HDR_TAIL = struct.Struct(
     "<Qi4xI"
 )  # msg_controllen, msg_flags, (padding), msg_len: offsets 40, 48, 56
 _SUB = struct.Struct(">QH")  # receive time, length: the first 10 bytes of a datagram header
+# Per datagram, for one unpack of the whole batch: msg_controllen, msg_flags, msg_len of its
+# mmsghdr; the timestamp's type, seconds, nanoseconds and the drop counter's type, value of
+# its control messages; its source port.
+_HDR_ENTRY = "40xQi4xI4x"
+_CTRL_ENTRY = "12xiqq12xiI12x"
+_PORT_ENTRY = "2xH28x"
+BULK_SIZES = (4, 8, 16, 24, 32, 48, BATCH)
+_DGRAM_HEADER = DATAGRAM_HEADER
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
 MAX_PAYLOAD = MAX_MESSAGE_BYTES - MESSAGE_HEADER.size  # the datagrams of one message
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _recvmmsg = _libc.recvmmsg
@@ -94,10 +104,16 @@ class BatchReceiver:
         self.slot = DATAGRAM_HEADER_SIZE + max_datagram_size + 1
         self.data = np.zeros((BATCH, self.slot), dtype=np.uint8)
         self.flat = memoryview(self.data.reshape(-1))  # type: ignore[arg-type]
-        self.names = np.zeros((BATCH, NAME_SIZE), dtype=np.uint8)
-        self.control = np.zeros((BATCH, CONTROL_SIZE), dtype=np.uint8)
+        # One buffer for the headers, the control messages and the addresses, so that one
+        # memmove from a pristine copy before each call resets what the kernel overwrote
+        # (msg_controllen, msg_flags) and zeroes the control messages: a control message
+        # type read afterwards is never a stale one from an earlier call.
+        hdr_bytes, ctrl_bytes = BATCH * MMSGHDR.itemsize, BATCH * CONTROL_SIZE
+        self._arena = np.zeros(hdr_bytes + ctrl_bytes + BATCH * NAME_SIZE, dtype=np.uint8)
+        self.hdrs = self._arena[:hdr_bytes].view(MMSGHDR)
+        self.control = self._arena[hdr_bytes : hdr_bytes + ctrl_bytes].reshape(BATCH, CONTROL_SIZE)
+        self.names = self._arena[hdr_bytes + ctrl_bytes :].reshape(BATCH, NAME_SIZE)
         self.iov = np.zeros(BATCH, dtype=IOVEC)
-        self.hdrs = np.zeros(BATCH, dtype=MMSGHDR)
         data_addr = self.data.ctypes.data
         self.iov["base"] = (
             data_addr + np.arange(BATCH, dtype=np.uint64) * self.slot + DATAGRAM_HEADER_SIZE
@@ -109,6 +125,10 @@ class BatchReceiver:
         self.hdrs["control"] = (
             self.control.ctypes.data + np.arange(BATCH, dtype=np.uint64) * CONTROL_SIZE
         )
+        self.hdrs["namelen"] = NAME_SIZE
+        self.hdrs["controllen"] = CONTROL_SIZE
+        self._pristine = self._arena[: hdr_bytes + ctrl_bytes].copy()
+        self._reset = (self._arena.ctypes.data, self._pristine.ctypes.data, hdr_bytes + ctrl_bytes)
         self._hdrs_ptr = ctypes.c_void_p(self.hdrs.ctypes.data)
         # The message header's constant fields: version, kind, flags, timestamp source, decap.
         self._constant = (2, kind, flags, timestamp_source, decapsulation, 0)
@@ -117,26 +137,28 @@ class BatchReceiver:
         self._hdrs_mv = memoryview(self.hdrs.view(np.uint8))  # type: ignore[arg-type]
         self._ctrl_mv = memoryview(self.control.reshape(-1))  # type: ignore[arg-type]
         self._names_mv = memoryview(self.names.reshape(-1))  # type: ignore[arg-type]
-        self._ctrl64 = self.control.view("<i8")  # (BATCH, 8)
-        self._ctrl32 = self.control.view("<i4")  # (BATCH, 16)
+        self._starts = [i * self.slot for i in range(BATCH)]
+        self._head_starts = [start + DATAGRAM_HEADER_SIZE for start in self._starts]
+        # Structs for a few batch sizes only (one per size would hold ~0.7 MB): a batch of n
+        # unpacks the smallest that fits (a few entries more than n).
+        buckets = {
+            k: (
+                struct.Struct("<" + _HDR_ENTRY * k),
+                struct.Struct("<" + _CTRL_ENTRY * k),
+                struct.Struct(">" + _PORT_ENTRY * k),
+            )
+            for k in BULK_SIZES
+        }
+        self._bulk_structs = [
+            buckets[min(k for k in BULK_SIZES if k >= n)] for n in range(BATCH + 1)
+        ]
         self.kernel_timestamps = True
-        self.hdrs["namelen"] = NAME_SIZE
-        self.hdrs["controllen"] = CONTROL_SIZE
         self._last_n = 0
 
     def receive(self, wait: bool) -> Batch | None:
         """One recvmmsg call; None when nothing arrived (timeout or non-blocking and empty)."""
-        hdrs = self.hdrs
-        # The kernel overwrote the lengths of the slots the last call used: reset those only.
-        last = self._last_n
-        if last > SMALL_BATCH:
-            hdrs["namelen"][:last] = NAME_SIZE
-            hdrs["controllen"][:last] = CONTROL_SIZE
-        else:
-            mv = self._hdrs_mv
-            for i in range(last):
-                _U32.pack_into(mv, i * 64 + 8, NAME_SIZE)
-                _U64.pack_into(mv, i * 64 + 40, CONTROL_SIZE)
+        if self._last_n:
+            ctypes.memmove(*self._reset)
         n = _recvmmsg(
             self.fd, self._hdrs_ptr, BATCH, MSG_WAITFORONE if wait else MSG_DONTWAIT, None
         )
@@ -147,41 +169,7 @@ class BatchReceiver:
             self._last_n = 0
             return None
         self._last_n = n
-        now_ns = time.time_ns()
-        if n <= SMALL_BATCH:
-            return self._small(n, now_ns)
-        data = self.data
-        lens = hdrs["len"][:n]
-        ctrl64 = self._ctrl64[:n]
-        ctrl32 = self._ctrl32[:n]
-        controllen = hdrs["controllen"][:n]
-        # First control message: the timestamp when present (the kernel emits it first).
-        has_ts = (controllen >= 32) & (ctrl32[:, 3] == SO_TIMESTAMPNS_NEW)
-        if has_ts.all():
-            ts = ctrl64[:, 2] * 1_000_000_000 + ctrl64[:, 3]
-        else:
-            self.kernel_timestamps = False
-            ts = np.where(has_ts, ctrl64[:, 2] * 1_000_000_000 + ctrl64[:, 3], now_ns)
-        data[:n, 0:8] = ts.astype(">u8").view(np.uint8).reshape(n, 8)
-        data[:n, 8:10] = lens.astype(">u2").view(np.uint8).reshape(n, 2)
-        names = self.names
-        data[:n, 10:12] = names[:n, 2:4]  # source port, already in network order
-        # Drop counter: a control message after the timestamp, or first when there is none.
-        drops = -1
-        second = (controllen >= 56) & (ctrl32[:, 11] == SO_RXQ_OVFL)
-        first = (controllen >= 24) & (ctrl32[:, 3] == SO_RXQ_OVFL)
-        if second.any():
-            drops = int(ctrl32[second, 12].max())
-        if first.any():
-            drops = max(drops, int(ctrl32[first, 4].max()))
-        flags = hdrs["flags"][:n]
-        truncated = (flags & MSG_TRUNC) != 0
-        truncated |= lens > self.max_size
-        too_large = int(truncated.sum())
-        lengths = lens.tolist()
-        keep = (~truncated).tolist() if too_large else None
-        messages = self._messages(n, lengths, keep)
-        return Batch(messages, n - too_large, int(lens.sum()), too_large, drops)
+        return self._bulk(n)
 
     def _sources(self, n: int) -> tuple[bytes, int]:
         """The source addresses of the first n datagrams, concatenated, and the width of one."""
@@ -229,11 +217,46 @@ class BatchReceiver:
                 out.append((key, b"".join(parts), len(parts) - 1))
         return out
 
+    def _bulk(self, n: int) -> Batch:
+        """A small batch in a few struct calls over the whole batch, no Python loop per
+        datagram; anything unusual (no kernel timestamp, truncation) goes to _small."""
+        hdr_struct, ctrl_struct, port_struct = self._bulk_structs[n]
+        hdr = hdr_struct.unpack_from(self._hdrs_mv)
+        ctrl = ctrl_struct.unpack_from(self._ctrl_mv)
+        h, c = 3 * n, 5 * n
+        lengths = list(hdr[2:h:3])
+        if (
+            ctrl[0:c:5].count(SO_TIMESTAMPNS_NEW) != n
+            or any(hdr[1:h:3])
+            or max(lengths) > self.max_size
+        ):
+            return self._small(n, time.time_ns())
+        times = list(map(add, map(mul, ctrl[1:c:5], repeat(1_000_000_000, n)), ctrl[2:c:5]))
+        ports = port_struct.unpack_from(self._names_mv)
+        flat = self.flat
+        starts = self._starts
+        deque(map(_DGRAM_HEADER.pack_into, repeat(flat, n), starts, times, lengths, ports), 0)
+        drops = max(ctrl[4:c:5]) or -1  # absent (zeroed) until the first drop
+        total = sum(lengths)
+        if total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD:
+            sources, width = self._sources(n)
+            if sources == sources[:width] * n:  # one exporter, one message
+                key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
+                ends = list(map(add, self._head_starts, lengths))
+                parts: list[memoryview | bytes] = list(
+                    map(flat.__getitem__, map(slice, starts, ends))
+                )
+                parts.insert(0, self._pack_header(*self._constant, n, key))
+                return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
+        return Batch(self._messages(n, lengths, None), n, total, 0, drops)
+
     def _small(self, n: int, now_ns: int) -> Batch:
-        """The same as the NumPy path, datagram by datagram (cheaper for a handful)."""
+        """The same as _bulk, datagram by datagram: for a batch with a datagram that came
+        without a kernel timestamp or was truncated (too large)."""
         hdrs, ctrl, names, flat = self._hdrs_mv, self._ctrl_mv, self._names_mv, self.flat
         slot = self.slot
         lengths: list[int] = []
+        parts: list[memoryview | bytes] = [b""]
         keep: list[bool] | None = None
         total = too_large = 0
         drops = -1
@@ -266,5 +289,12 @@ class BatchReceiver:
             _SUB.pack_into(flat, start, ts, length)
             a = i * NAME_SIZE
             flat[start + 10 : start + 12] = names[a + 2 : a + 4]
+            parts.append(flat[start : start + DATAGRAM_HEADER_SIZE + length])
+        if keep is None and total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD:
+            sources, width = self._sources(n)
+            if sources == sources[:width] * n:  # one exporter, one message
+                key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
+                parts[0] = self._pack_header(*self._constant, n, key)
+                return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
         messages = self._messages(n, lengths, keep)
         return Batch(messages, n - too_large, total, too_large, drops)

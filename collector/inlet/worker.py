@@ -17,7 +17,7 @@ from collector.daemon import StartError, describe, run_worker
 from collector.inlet.allowlist import AllowList
 from collector.inlet.config import InletConfig, InputConfig
 from collector.inlet.metrics import INLET_METRICS
-from collector.inlet.receiver import Batch, BatchReceiver
+from collector.inlet.receiver import BATCH, Batch, BatchReceiver
 from collector.kafka.envelope import (
     FLAG_CLOCK_TIMESTAMP,
     FLAG_USE_SRC_ADDR,
@@ -51,8 +51,6 @@ class InletWorkerSpec:
         return f"{self.listener}#{self.index}"
 
 
-# A receive returning fewer datagrams than this means the socket was nearly empty.
-FEW_DATAGRAMS = 16
 BATCH_WAIT_MIN_BUFFER = 4 * 1024 * 1024
 
 
@@ -216,8 +214,8 @@ class Worker:
             batch = receive(True)
             if batch is not None:
                 self.handle(batch)
-                if wait and batch.datagrams < FEW_DATAGRAMS:
-                    sleep(wait)  # a quiet moment: let the kernel queue a batch
+                if wait and batch.datagrams + batch.too_large < BATCH:
+                    sleep(wait)  # the socket is empty: let the kernel queue a full batch
             else:
                 self.producer.poll()
             now = time.monotonic()

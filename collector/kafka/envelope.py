@@ -63,7 +63,7 @@ MESSAGE_HEADER_SIZE = MESSAGE_HEADER.size  # 24
 DATAGRAM_HEADER = struct.Struct("!QHH")  # version 2, in front of each datagram
 DATAGRAM_HEADER_SIZE = DATAGRAM_HEADER.size  # 12
 # Largest v2 message the inlet writes, header included: a receive call of 64 datagrams of
-# 1,500 bytes fits one; two fit the producer's batch.size (256 KiB) with Kafka's framing.
+# 1,500 bytes fits one; three fit the producer's batch.size (512 KiB) with Kafka's framing.
 MAX_MESSAGE_BYTES = 128 * 1024
 
 FLAG_USE_SRC_ADDR = 0x01

@@ -50,8 +50,11 @@ class ConfluentProducer:
             "compression.type": cfg.compression,
             "queue.buffering.max.messages": queue_messages,
             "queue.buffering.max.kbytes": max(1, queue_bytes // 1024),
-            "linger.ms": 20,
-            "batch.size": 262_144,  # two v2 messages or more (MAX_MESSAGE_BYTES) per request
+            # Several v2 messages (MAX_MESSAGE_BYTES each) per produce request: fewer requests
+            # for librdkafka's broker thread (bench/README.md, "## inlet"); under Kafka's
+            # default message.max.bytes (1 MB) with the framing.
+            "linger.ms": 50,
+            "batch.size": 524_288,
             "acks": "all",
             "enable.idempotence": False,
             "delivery.report.only.error": True,

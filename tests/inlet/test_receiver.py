@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from collector.inlet.receiver import SMALL_BATCH, BatchReceiver
+from collector.inlet.receiver import BatchReceiver
 from collector.inlet.udp import open_listener_socket
 from collector.kafka.envelope import (
     FLAG_CLOCK_TIMESTAMP,
@@ -39,8 +39,10 @@ def _receiver(max_size: int = 9216) -> tuple[socket.socket, BatchReceiver]:
     return sock, receiver
 
 
-@pytest.mark.parametrize("count", [SMALL_BATCH - 2, 60])  # the struct path and the NumPy path
-def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(count):
+# With a too-large datagram the batch takes the datagram-by-datagram path, else the bulk one.
+@pytest.mark.parametrize("with_too_large", [True, False])
+@pytest.mark.parametrize("count", [20, 60])
+def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(count, with_too_large):
     sock, receiver = _receiver(max_size=1000)
     port = sock.getsockname()[1]
     senders = []
@@ -53,14 +55,16 @@ def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(cou
     for i in range(count):
         s = senders[i % len(senders)]
         payload = b"from %d " % i + bytes(i * 7)
-        if i == 5:
+        too_large = with_too_large and i == 5
+        if too_large:
             payload = bytes(1001)  # too large: counted, not in any message
         s.sendto(payload, ("127.0.0.1", port))
-        if i != 5:
+        if not too_large:
             sent[s.getsockname()[0]].append((s.getsockname()[1], payload))
     batch = receiver.receive(False)
     assert batch is not None
-    assert batch.too_large == 1 and batch.datagrams == count - 1
+    assert batch.too_large == int(with_too_large)
+    assert batch.datagrams == count - int(with_too_large)
     assert sorted(key for key, _, _ in batch.messages) == sorted(map(address_to_bytes, SOURCES))
     for key, value, n in batch.messages:
         envs = decode_message(value)
@@ -93,4 +97,28 @@ def test_a_large_batch_of_one_exporter_is_split_at_the_message_size():
     assert all(len(value) <= MAX_MESSAGE_BYTES for _, value, _ in batch.messages)
     got = [e.payload for _, value, _ in batch.messages for e in decode_message(value)]
     assert got == payloads
+    sock.close()
+
+
+@pytest.mark.parametrize("count", [1, 64])
+def test_the_datagrams_of_one_exporter_in_one_receive_make_one_message(count):
+    sock, receiver = _receiver()
+    port = sock.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.2", 0))
+        payloads = [b"datagram %d " % i + bytes(i * 20) for i in range(count)]
+        start_ns = time.time_ns()
+        for p in payloads:
+            s.sendto(p, ("127.0.0.1", port))
+        batch = receiver.receive(False)
+        source_port = s.getsockname()[1]
+    assert batch is not None and batch.datagrams == count and batch.too_large == 0
+    assert batch.bytes_received == sum(map(len, payloads))
+    [(key, value, n)] = batch.messages
+    assert key == address_to_bytes("127.0.0.2") and n == count
+    envs = decode_message(value)
+    assert [e.payload for e in envs] == payloads
+    assert all(e.exporter_port == source_port for e in envs)
+    times = [e.receive_time_ns for e in envs]
+    assert times == sorted(times) and start_ns - 10**9 < times[0] <= times[-1] < time.time_ns()
     sock.close()
