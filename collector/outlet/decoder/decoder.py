@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import time
 from collections.abc import Iterable
@@ -48,6 +49,10 @@ def tune_allocator() -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
     except (OSError, AttributeError):  # not glibc
         pass
+    # What the process holds by now (modules, NumPy, configuration) lives as long as the
+    # process: out of the collector's sight, a full collection no longer walks it, which
+    # was tens of ms for whichever datagram happened to trigger one.
+    gc.freeze()
 
 
 class Decoder:

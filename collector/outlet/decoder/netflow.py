@@ -60,6 +60,7 @@ V5_TEMPLATE = Template(
     )
 )  # fmt: skip
 V5_COMPILED = compile_template(V5_TEMPLATE)
+PARSED_MAX = 4096  # distinct template field lists remembered (raw bytes -> Template)
 NS = 1_000_000_000
 
 
@@ -109,7 +110,11 @@ class NetflowDecoder:
         self.stats = stats
         self.store = store
         self.config = config
-        self.templates: dict[TemplateKey, tuple[Template, Compiled]] = {}
+        # announced templates; compiled (a dtype) on first data use, not on announcement
+        self.templates: dict[TemplateKey, Template] = {}
+        # raw field list of a data template -> its Template, per version: a refresh or a
+        # flood of one field list costs a dict lookup per template, not a parse
+        self._parsed: dict[int, dict[bytes, Template]] = {9: {}, 10: {}}
         self.rates: dict[tuple[bytes, int], OrderedDict[int, int]] = {}
         self.pending: dict[bytes, deque[Pending]] = {}
         self.pending_bytes: dict[bytes, int] = {}
@@ -199,8 +204,8 @@ class NetflowDecoder:
                     p += slen
                     continue
                 body = buf[p + 4 : p + slen]
-                entry = self.templates.get(key)
-                if entry is None:  # kept; looked up in the store at the flush, in one go
+                template = self.templates.get(key)
+                if template is None:  # kept; looked up in the store at the flush, in one go
                     self._keep(
                         Pending(
                             env.receive_time_ns,
@@ -216,7 +221,7 @@ class NetflowDecoder:
                         )  # fmt: skip
                     )
                 else:
-                    self._data(key, entry, version, body, time, secs, uptime, first, decap)
+                    self._data(key, template, version, body, time, secs, uptime, first, decap)
             elif sid == tset:
                 self._templates(buf, p + 4, p + slen, exporter, domain, version, False)
             elif sid == oset:
@@ -254,7 +259,7 @@ class NetflowDecoder:
     def _data(
         self,
         key: TemplateKey,
-        entry: tuple[Template, Compiled],
+        template: Template,
         version: int,
         body: bytes,
         time: int,
@@ -263,7 +268,7 @@ class NetflowDecoder:
         first: bool,
         decap: int,
     ) -> None:
-        template, comp = entry
+        comp = compile_template(template)
         exporter, domain, _ = key
         frames: list[bytes] = []
         if comp.variable:
@@ -290,10 +295,12 @@ class NetflowDecoder:
         """(group, record length, default rate) for sets of a known fixed-length data template.
 
         Cached until the next build, template change or sampling change."""
-        entry = self.templates.get(key)
-        if entry is None or not entry[1].fast:
+        template = self.templates.get(key)
+        if template is None:
             return None
-        comp = entry[1]
+        comp = compile_template(template)  # cached by field list; first data use compiles
+        if not comp.fast:
+            return None
         group = self.groups.get((key, comp))
         if group is None:
             group = self._group(key, comp, version)
@@ -359,7 +366,11 @@ class NetflowDecoder:
     def _templates(
         self, buf: bytes, p: int, end: int, exporter: bytes, domain: int, version: int, opt: bool
     ) -> None:
+        parsed = self._parsed[version]
+        if len(parsed) > PARSED_MAX:
+            parsed.clear()
         while p + 4 <= end:
+            raw = None
             if version == 9:
                 if opt:
                     if p + 6 > end:
@@ -380,9 +391,13 @@ class NetflowDecoder:
                     if p + 4 * count > end or count > self.config.max_template_fields:
                         self.c.error(exporter, m.BAD_TEMPLATE)
                         return
-                    pairs = _halfwords(count).unpack_from(buf, p)
+                    raw = buf[p : p + 4 * count]
                     p += 4 * count
-                    it = iter(pairs)
+                    known = parsed.get(raw)
+                    if known is not None and tid >= 256:
+                        self._set_template((exporter, domain, tid), known, version)
+                        continue
+                    it = iter(_halfwords(count).unpack(raw))
                     fields = tuple(zip(it, it, repeat(0)))
                     scope = -1
             else:
@@ -403,6 +418,13 @@ class NetflowDecoder:
                     return
                 pairs = None
                 if p + 4 * count <= end:  # the common case: no enterprise field, one unpack
+                    if not opt:
+                        raw = buf[p : p + 4 * count]
+                        known = parsed.get(raw)
+                        if known is not None and tid >= 256:
+                            p += 4 * count
+                            self._set_template((exporter, domain, tid), known, version)
+                            continue
                     pairs = _halfwords(count).unpack_from(buf, p)
                     if max(pairs[0::2]) >= 0x8000:
                         pairs = None
@@ -419,8 +441,12 @@ class NetflowDecoder:
                         if bounded is None:
                             return
                         fields = bounded
-                    self._set_template((exporter, domain, tid), Template(fields, scope), version)
+                    template = Template(fields, scope)
+                    if raw is not None:
+                        parsed[raw] = template
+                    self._set_template((exporter, domain, tid), template, version)
                     continue
+                raw = None  # enterprise fields: parsed one by one, not cached
                 flist = []
                 for _ in range(count):
                     if p + 4 > end:
@@ -444,7 +470,10 @@ class NetflowDecoder:
             bounded = self._bounded(fields, exporter)
             if bounded is None:
                 return
-            self._set_template((exporter, domain, tid), Template(bounded, scope), version)
+            template = Template(bounded, scope)
+            if raw is not None:
+                parsed[raw] = template
+            self._set_template((exporter, domain, tid), template, version)
 
     def _bounded(self, fields: tuple[Field, ...], exporter: bytes) -> tuple[Field, ...] | None:
         """Fields without the zero-length ones (they take no bytes), or None if the template
@@ -463,17 +492,17 @@ class NetflowDecoder:
 
     def _set_template(self, key: TemplateKey, template: Template, version: int) -> None:
         old = self.templates.get(key)
-        if old is not None and old[0] == template:
+        if old is not None and old == template:
             self._refresh(key[0])
             return  # a refresh of what we know: the common case, nothing else to do
-        self._put(key, (template, compile_template(template)))
+        self._put(key, template)
         self._misses.pop(key, None)
         self._dirty[key] = template
         self._touch.add(key[0])
         self.c.template_update(key[0], len(self.exporters[key[0]]))
         self._drain(key)
 
-    def _put(self, key: TemplateKey, entry: tuple[Template, Compiled]) -> None:
+    def _put(self, key: TemplateKey, template: Template) -> None:
         """Keep a template, evicting the exporter's oldest past the per-exporter bound."""
         keys = self._seen(key[0])
         if key not in self.templates:
@@ -483,7 +512,7 @@ class NetflowDecoder:
                 self.templates.pop(oldest, None)
                 self._dirty[oldest] = None  # the store keeps no more than we do
                 self.c.misc[(m.TEMPLATES_EVICTED, key[0])] += 1
-        self.templates[key] = entry
+        self.templates[key] = template
         self._fasts.clear()
 
     def _seen(self, exporter: bytes) -> OrderedDict[TemplateKey, None]:
@@ -529,7 +558,7 @@ class NetflowDecoder:
         keys = self._seen(exporter)
         if tid in (2, 3):  # all templates (2) or all options templates (3) of the domain
             gone = [
-                k for k in keys if k[1] == domain and self.templates[k][0].is_options == (tid == 3)
+                k for k in keys if k[1] == domain and self.templates[k].is_options == (tid == 3)
             ]
         else:
             gone = [(exporter, domain, tid)]
@@ -542,7 +571,7 @@ class NetflowDecoder:
         self.c.template_update(exporter, len(keys), changed=False)
 
     def _loaded(self, key: TemplateKey, template: Template) -> None:
-        self._put(key, (template, compile_template(template)))
+        self._put(key, template)
         self.c.template_update(key[0], len(self.exporters[key[0]]), changed=False)
 
     def _load_rates(self, exporter: bytes, domain: int) -> OrderedDict[int, int]:
@@ -588,20 +617,21 @@ class NetflowDecoder:
         if rates is None:
             rates = self._load_rates(exporter, domain)
         ids = sampler.tolist() if sampler is not None else [0] * n
-        changed: dict[int, int] = {}
+        changed: dict[int, int] = {}  # sampler -> new rate, 0: evicted (deleted from the store)
         bound = self.config.max_samplers_per_exporter
+        evicted = 0
         for sid, r in zip(ids, rate.tolist(), strict=True):
             if r and rates.get(sid) != r:
                 if sid not in rates and len(rates) >= bound:
-                    rates.popitem(last=False)  # the oldest
-                    self.c.misc[(m.SAMPLERS_EVICTED, exporter)] += 1
+                    changed[rates.popitem(last=False)[0]] = 0  # the oldest, O(1)
+                    evicted += 1
                 rates[sid] = changed[sid] = r
+        if evicted:
+            self.c.misc[(m.SAMPLERS_EVICTED, exporter)] += evicted
         if changed:
             self._defaults.pop((exporter, domain), None)
             self._fasts.clear()
             self._dirty_rates.setdefault((exporter, domain), {}).update(changed)
-            if len(self._dirty_rates[(exporter, domain)]) > bound:
-                self._dirty_rates[(exporter, domain)] = dict(rates)
 
     # --- data before template ----------------------------------------------------------------
 
@@ -704,14 +734,14 @@ class NetflowDecoder:
         if not queue or key not in self._pending_keys:
             return
         self._unkeep(key, self._pending_keys[key])
-        entry = self.templates[key]
+        template = self.templates[key]
         keep: deque[Pending] = deque()
         for item in queue:
             if item.key == key:
                 self.pending_bytes[key[0]] -= len(item.body)
                 self.c.pending_decoded(key[0])
                 self._data(
-                    key, entry, item.version, item.body, item.time, item.unix_secs,
+                    key, template, item.version, item.body, item.time, item.unix_secs,
                     item.uptime_ms, item.first_switched, item.decap,
                 )  # fmt: skip
             else:

@@ -8,6 +8,7 @@ of a template in a flush is decoded by a handful of vectorised NumPy operations.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -395,7 +396,8 @@ def strip_variable(template: Template) -> Template:
 
 TemplateKey = tuple[bytes, int, int]  # (exporter address, observation domain / source id, id)
 Changes = dict[TemplateKey, "Template | None"]  # templates to write; None: to delete
-RateChanges = dict[tuple[bytes, int], dict[int, int]]  # (exporter, domain) -> sampler -> rate
+# (exporter, domain) -> sampler -> rate; a rate of 0: forget the sampler (evicted)
+RateChanges = dict[tuple[bytes, int], dict[int, int]]
 
 
 class TemplateStore(Protocol):
@@ -420,15 +422,17 @@ class MemoryTemplateStore:
     """In-process store (the default): state lives as long as the process, the oldest
     templates forgotten past `max_templates`."""
 
-    templates: dict[TemplateKey, Template] = field(default_factory=dict)
-    rates: dict[tuple[bytes, int], dict[int, int]] = field(default_factory=dict)
+    templates: OrderedDict[TemplateKey, Template] = field(default_factory=OrderedDict)
+    rates: OrderedDict[tuple[bytes, int], dict[int, int]] = field(default_factory=OrderedDict)
     max_templates: int = 200_000
 
     def _bound(self) -> None:
+        # popitem, not del d[next(iter(d))]: a plain dict's first live entry is found by
+        # skipping the deleted ones, a pass over them each time
         while len(self.templates) > self.max_templates:
-            del self.templates[next(iter(self.templates))]
+            self.templates.popitem(last=False)
         while len(self.rates) > self.max_templates:
-            del self.rates[next(iter(self.rates))]
+            self.rates.popitem(last=False)
 
     def load_template(self, exporter: bytes, domain: int, tid: int) -> Template | None:
         return self.templates.get((exporter, domain, tid))
@@ -460,7 +464,12 @@ class MemoryTemplateStore:
             else:
                 self.templates[key] = template
         for rkey, table in rates.items():
-            self.rates.setdefault(rkey, {}).update(table)
+            kept = self.rates.setdefault(rkey, {})
+            for sampler, rate in table.items():
+                if rate:
+                    kept[sampler] = rate
+                else:
+                    kept.pop(sampler, None)
         self._bound()
 
 
@@ -544,9 +553,15 @@ class RedisTemplateStore:
         for (exporter, domain), table in rates.items():
             exporters.add(exporter)
             key = self._key("sampling", exporter)
-            writes.setdefault(key, {}).update({f"{domain}:{s}": str(r) for s, r in table.items()})
+            writes.setdefault(key, {}).update(
+                {f"{domain}:{s}": str(r) for s, r in table.items() if r}
+            )
+            gone = [f"{domain}:{s}" for s, r in table.items() if not r]
+            if gone:  # evicted samplers: the store keeps no more than the decoder
+                pipe.hdel(key, *gone)
         for key, mapping in writes.items():
-            pipe.hset(key, mapping=mapping)
+            if mapping:
+                pipe.hset(key, mapping=mapping)
         seconds = max(1, int(ttl))
         for exporter in exporters:  # quiet exporters' keys go away by themselves
             pipe.expire(self._key("templates", exporter), seconds)
