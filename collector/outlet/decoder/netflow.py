@@ -62,6 +62,8 @@ V5_TEMPLATE = Template(
 V5_COMPILED = compile_template(V5_TEMPLATE)
 PARSED_MAX = 4096  # distinct template field lists remembered (raw bytes -> Template)
 NS = 1_000_000_000
+_TS_PACKET = TimestampSource.NETFLOW_PACKET  # module constants: no enum lookup per datagram
+_TS_FIRST_SWITCHED = TimestampSource.NETFLOW_FIRST_SWITCHED
 
 
 class Part(NamedTuple):
@@ -147,7 +149,7 @@ class NetflowDecoder:
             return
         version = (buf[0] << 8) | buf[1]
         ts = env.timestamp_source
-        if version == 9:
+        if version == 9:  # the two header layouts, then the common set walk
             if end < 20:
                 self.c.error(exporter, m.TRUNCATED)
                 return
@@ -170,8 +172,8 @@ class NetflowDecoder:
         else:
             self.c.error(exporter, m.UNKNOWN_VERSION)
             return
-        time = secs if ts == TimestampSource.NETFLOW_PACKET else env.receive_time_ns // NS
-        first = ts == TimestampSource.NETFLOW_FIRST_SWITCHED
+        time = secs if ts == _TS_PACKET else env.receive_time_ns // NS
+        first = ts == _TS_FIRST_SWITCHED
         tset, oset = (0, 1) if version == 9 else (2, 3)
         self.c.datagrams[(exporter, version)] += 1
         fasts = self._fasts
@@ -760,20 +762,21 @@ class NetflowDecoder:
             if not parts:
                 continue
             comp = group.compiled
+            # the Part fields as columns (one tuple each), zipped once
+            fields: tuple[tuple[Any, ...], ...] = tuple(zip(*parts, strict=True))
             if len(parts) == 1:
                 data, total = parts[0][0], parts[0][1]
                 counts = None
             else:
-                datas, ns, *_ = zip(*parts, strict=True)
-                data = b"".join(datas)
-                counts = np.array(ns, dtype=np.int64)
+                data = b"".join(fields[0])
+                counts = np.array(fields[1], dtype=np.int64)
                 total = int(counts.sum())
             arr = np.frombuffer(data, dtype=comp.dtype, count=total)
             cols = comp.columns(arr)
             cols["ExporterAddress"] = group.exporter
-            cols["TimeReceived"] = self._times(comp, arr, parts, counts)
-            cols["SamplingRate"] = self._rates(group, arr, parts, counts)
-            decap = self._per_row(tuple(p[7] for p in parts), counts, np.uint8)
+            cols["TimeReceived"] = self._times(comp, arr, fields, counts)
+            cols["SamplingRate"] = self._rates(group, arr, fields, counts)
+            decap = self._per_row(fields[7], counts, np.uint8)
             keep = cols.pop("_keep", None)
             if group.frames and len(group.frames) == total:
                 frame_decap = (
@@ -848,32 +851,36 @@ class NetflowDecoder:
         self,
         comp: Compiled,
         arr: np.ndarray,
-        parts: list[tuple[Any, ...]],
+        fields: tuple[tuple[Any, ...], ...],
         counts: np.ndarray | None,
     ) -> Any:
-        times = tuple(p[2] for p in parts)
-        base = self._per_row(times, counts, np.uint32)
+        """TimeReceived per row; `fields`: the Part fields of the group's parts, as columns."""
+        base = self._per_row(fields[2], counts, np.uint32)
         field = comp.time_field
-        if field is None or not any(p[6] for p in parts):
+        if field is None or not any(fields[6]):
             return base
         start = comp.uint(arr, field).astype(np.int64)
         if field == 22:  # sysUpTime of the first packet, relative to the header's clock
-            secs = self._per_row(tuple(p[3] for p in parts), counts, np.int64)
-            uptime = self._per_row(tuple(p[4] for p in parts), counts, np.int64)
-            if not any(p[4] for p in parts):  # IPFIX has no sysUpTime in its header
+            secs = self._per_row(fields[3], counts, np.int64)
+            uptime = self._per_row(fields[4], counts, np.int64)
+            if not any(fields[4]):  # IPFIX has no sysUpTime in its header
                 return base
             rec = np.asarray(secs - ((uptime - start) % (1 << 32)) // 1000, dtype=np.int64)
         elif field == 152:
             rec = start // 1000
         else:
             rec = start
-        first = self._per_row(tuple(p[6] for p in parts), counts, np.bool_)
+        first = self._per_row(fields[6], counts, np.bool_)
         return np.where(first, rec, base).astype(np.uint32)
 
     def _rates(
-        self, group: Group, arr: np.ndarray, parts: list[tuple[Any, ...]], counts: np.ndarray | None
+        self,
+        group: Group,
+        arr: np.ndarray,
+        fields: tuple[tuple[Any, ...], ...],
+        counts: np.ndarray | None,
     ) -> Any:
-        default = self._per_row(tuple(p[5] for p in parts), counts, np.uint64)
+        default = self._per_row(fields[5], counts, np.uint64)
         rate, sampler = group.compiled.sampling(arr)
         if sampler is not None:
             table: dict[int, int] = self.rates.get((group.exporter, group.domain)) or {}

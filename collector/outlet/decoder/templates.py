@@ -108,16 +108,31 @@ _REVERSE_NEEDED = frozenset({1, 2, 5, 6, 85, 86})
 _MAPPED_PREFIX = np.array([0] * 10 + [0xFF, 0xFF], dtype=np.uint8)
 
 
+_MAPPED_WORD = np.frombuffer(b"\0\0\xff\xff", dtype=np.uint32)[0]  # bytes 8-11 of ::ffff:a.b.c.d
+
+
+def _as_words(raw: np.ndarray, dtype: Any) -> np.ndarray:
+    """(n, k) uint8 rows as (n, k / itemsize) words, without a copy where the rows' bytes are
+    contiguous (a field of a structured record array): NumPy copies a 4-byte-wide uint8
+    column byte by byte, a uint32 column in one go."""
+    try:
+        return raw.view(dtype)
+    except ValueError:
+        return np.ascontiguousarray(raw).view(dtype)
+
+
 def ipv4_to_s16(raw: np.ndarray) -> np.ndarray:
     """(n, 4) uint8 -> S16 IPv4-mapped addresses."""
-    out = np.zeros((raw.shape[0], 16), dtype=np.uint8)
-    out[:, 10:12] = 0xFF
-    out[:, 12:] = raw
+    out = np.zeros((raw.shape[0], 4), dtype=np.uint32)  # (filling 2 of 4 words: 10x slower)
+    out[:, 2] = _MAPPED_WORD
+    out[:, 3:] = _as_words(raw, np.uint32)
     return out.view("S16").ravel()
 
 
 def ipv6_to_s16(raw: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(raw, dtype=np.uint8).view("S16").ravel()
+    if raw.dtype != np.uint8:
+        raw = raw.astype(np.uint8)
+    return np.ascontiguousarray(_as_words(raw, np.uint64)).view("S16").ravel()
 
 
 def be_bytes_to_u8(raw: np.ndarray) -> np.ndarray:
@@ -193,7 +208,7 @@ class Compiled:
     def address(self, arr: np.ndarray, ie: int) -> tuple[np.ndarray, np.ndarray]:
         """(S16 addresses, rows where the raw value is all zero)."""
         raw = arr[f"f{ie}"]
-        zero = np.asarray(~raw.any(axis=1))
+        zero = np.asarray(~_as_words(raw, np.uint32).any(axis=1))
         return (ipv4_to_s16(raw) if raw.shape[1] == 4 else ipv6_to_s16(raw)), zero
 
     def columns(self, arr: np.ndarray) -> dict[str, Any]:
