@@ -130,7 +130,8 @@ class NetflowDecoder:
         self._domains: dict[bytes, set[int]] = {}  # exporter -> domains with sampling rates
         self._misses: dict[TemplateKey, float] = {}  # not in the store, until (monotonic)
         self._defaults: dict[tuple[bytes, int], int] = {}  # default sampling rate cache
-        self._fasts: dict[TemplateKey, tuple[Group, int, int]] = {}
+        # key -> (append to the group's parts, record length, default rate)
+        self._fasts: dict[TemplateKey, tuple[Any, int, int]] = {}
         # store writes of this flush, sent in one round trip by sync_store()
         self._dirty: dict[TemplateKey, Template | None] = {}
         self._dirty_rates: dict[tuple[bytes, int], dict[int, int]] = {}
@@ -188,10 +189,10 @@ class NetflowDecoder:
                 if fast is None:
                     fast = self._fast(key, version)
                 if fast is not None:  # the common case, kept short
-                    group, reclen, rate = fast
+                    append, reclen, rate = fast
                     n = (slen - 4) // reclen
                     if n:
-                        group.parts.append(
+                        append(
                             (
                                 buf[p + 4 : p + 4 + n * reclen],
                                 n,
@@ -293,8 +294,9 @@ class NetflowDecoder:
         if frames:
             group.frames.extend(frames)
 
-    def _fast(self, key: TemplateKey, version: int) -> tuple[Group, int, int] | None:
-        """(group, record length, default rate) for sets of a known fixed-length data template.
+    def _fast(self, key: TemplateKey, version: int) -> tuple[Any, int, int] | None:
+        """(append to the group's parts, record length, default rate) for sets of a known
+        fixed-length data template.
 
         Cached until the next build, template change or sampling change."""
         template = self.templates.get(key)
@@ -309,7 +311,7 @@ class NetflowDecoder:
         rate = self._defaults.get((key[0], key[1]))
         if rate is None:
             rate = self._default_rate(key[0], key[1])
-        fast = self._fasts[key] = (group, comp.record_length, rate)
+        fast = self._fasts[key] = (group.parts.append, comp.record_length, rate)
         return fast
 
     def _group(self, key: TemplateKey, comp: Compiled, version: int) -> Group:
