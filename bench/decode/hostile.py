@@ -77,6 +77,22 @@ def sampler_flood(count: int) -> Iterator[bytes]:
             yield _ipfix(_set(300, b"".join(struct.pack("!II", s, 100 + s % 7) for s in ids)))
 
 
+def withdraw_flood(count: int) -> Iterator[bytes]:
+    """2,000 options templates, then datagrams of ~SIZE/4 "withdraw all data templates"."""
+    for first in range(256, 2256, 200):
+        yield _ipfix(
+            _set(
+                3,
+                b"".join(
+                    struct.pack("!HHHHHHH", t, 2, 1, 48, 4, 34, 4)
+                    for t in range(first, first + 200)
+                ),
+            )
+        )
+    for _ in range(count - 10):
+        yield _ipfix(_set(2, struct.pack("!HH", 2, 0) * ((SIZE - 20) // 4)))
+
+
 def zero_length_template(count: int) -> Iterator[bytes]:
     """A template of thousands of zero-length fields and one variable-length one, and data."""
     fields = [(1, 0)] * ((SIZE - 200) // 4) + [(315, 0xFFFF)]
@@ -151,6 +167,7 @@ def run(datagrams: int = 300, redis_url: str | None = None) -> None:
     scenarios: list[tuple[str, Callable[[], list[bytes]]]] = [
         ("template flood", lambda: list(template_flood(datagrams))),
         ("sampler-id flood", lambda: list(sampler_flood(datagrams))),
+        ("withdraw-all flood", lambda: list(withdraw_flood(datagrams))),
         ("zero-length-field template", lambda: list(zero_length_template(datagrams))),
         ("sFlow sample/record flood", lambda: list(sflow_sample_flood(datagrams))),
     ]

@@ -114,6 +114,9 @@ class NetflowDecoder:
         self.config = config
         # announced templates; compiled (a dtype) on first data use, not on announcement
         self.templates: dict[TemplateKey, Template] = {}
+        # (exporter, domain, options?) -> its template keys: what a "withdraw all" removes,
+        # found without a pass over the exporter's other templates
+        self._kinds: dict[tuple[bytes, int, bool], dict[TemplateKey, None]] = {}
         # raw field list of a data template -> its Template, per version: a refresh or a
         # flood of one field list costs a dict lookup per template, not a parse
         self._parsed: dict[int, dict[bytes, Template]] = {9: {}, 10: {}}
@@ -416,6 +419,10 @@ class NetflowDecoder:
                     scope = -1
                 if count == 0:
                     self._withdraw(exporter, domain, tid, opt)
+                    width = 6 if opt else 4
+                    entry = buf[p - width : p]
+                    while p + width <= end and buf[p : p + width] == entry:
+                        p += width  # the same withdrawal again changes nothing
                     continue
                 if count > self.config.max_template_fields:
                     self.c.error(exporter, m.BAD_TEMPLATE)
@@ -509,15 +516,30 @@ class NetflowDecoder:
     def _put(self, key: TemplateKey, template: Template) -> None:
         """Keep a template, evicting the exporter's oldest past the per-exporter bound."""
         keys = self._seen(key[0])
-        if key not in self.templates:
+        old = self.templates.get(key)
+        if old is None:
             keys[key] = None
             while len(keys) > self.config.max_templates_per_exporter:
                 oldest, _ = keys.popitem(last=False)
-                self.templates.pop(oldest, None)
+                self._drop(oldest)
                 self._dirty[oldest] = None  # the store keeps no more than we do
                 self.c.misc[(m.TEMPLATES_EVICTED, key[0])] += 1
+        elif old.is_options != template.is_options:
+            self._drop(key)
         self.templates[key] = template
+        self._kinds.setdefault((key[0], key[1], template.is_options), {})[key] = None
         self._fasts.clear()
+
+    def _drop(self, key: TemplateKey) -> None:
+        """Forget a template (not its place in the exporter's key order)."""
+        template = self.templates.pop(key, None)
+        if template is not None:
+            kind = (key[0], key[1], template.is_options)
+            same = self._kinds.get(kind)
+            if same is not None:
+                same.pop(key, None)
+                if not same:
+                    del self._kinds[kind]
 
     def _seen(self, exporter: bytes) -> OrderedDict[TemplateKey, None]:
         """The exporter's template keys; marks it recently seen, evicting the least recently
@@ -534,7 +556,7 @@ class NetflowDecoder:
     def _evict(self, exporter: bytes) -> None:
         keys = self.exporters.pop(exporter, OrderedDict())
         for key in keys:
-            self.templates.pop(key, None)
+            self._drop(key)
         for domain in self._domains.pop(exporter, ()):
             self.rates.pop((exporter, domain), None)
             self._defaults.pop((exporter, domain), None)
@@ -561,14 +583,14 @@ class NetflowDecoder:
     def _withdraw(self, exporter: bytes, domain: int, tid: int, opt: bool) -> None:
         keys = self._seen(exporter)
         if tid in (2, 3):  # all templates (2) or all options templates (3) of the domain
-            gone = [
-                k for k in keys if k[1] == domain and self.templates[k].is_options == (tid == 3)
-            ]
+            gone = list(self._kinds.get((exporter, domain, tid == 3), ()))
+            if not gone:  # nothing of that kind: a repeated withdrawal costs a lookup
+                return
         else:
             gone = [(exporter, domain, tid)]
         self._fasts.clear()
         for key in gone:  # from the store too: another outlet may have written it
-            self.templates.pop(key, None)
+            self._drop(key)
             keys.pop(key, None)
             self._misses.pop(key, None)
             self._dirty[key] = None

@@ -114,6 +114,27 @@ def test_templates_never_used_are_not_compiled() -> None:
     assert rows.to_rows()[0]["Bytes"] == 100  # compiled on first data use
 
 
+def test_withdraw_all_removes_its_kind_only_and_costs_what_it_removes() -> None:
+    decoder = Decoder()
+    opts = b"".join(
+        struct.pack("!HHHHH", tid, 2, 1, 48, 4) + struct.pack("!HH", 34, 4)
+        for tid in range(300, 1300)
+    )
+    data = template_flood(256, 10)
+    decoder.decode([make_envelope(f.ipfix(f.ipfix_set(3, opts)), EXPORTER)])
+    decoder.decode([make_envelope(data, EXPORTER)])
+    assert len(decoder.netflow.templates) == 1010
+    # thousands of "withdraw all data templates" (id 2) in one datagram, beside 1000 options
+    # templates they do not touch (each used to be a pass over all of them)
+    withdraw = f.ipfix(f.ipfix_set(2, struct.pack("!HH", 2, 0) * 2000))
+    decoder.decode([make_envelope(withdraw, EXPORTER)])
+    assert len(decoder.netflow.templates) == 1000  # the options templates stay
+    rows = decoder.decode([make_envelope(f.ipfix(f.ipfix_set(256, REC)), EXPORTER)])
+    assert rows.n == 0 and decoder.pending() == 1  # withdrawn: data waits for its template
+    decoder.decode([make_envelope(f.ipfix(f.ipfix_set(2, struct.pack("!HH", 3, 0))), EXPORTER)])
+    assert len(decoder.netflow.templates) == 0
+
+
 def test_zero_length_and_oversized_templates_are_refused() -> None:
     stats = Stats(METRICS)
     decoder = Decoder(stats)
