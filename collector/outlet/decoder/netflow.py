@@ -60,7 +60,9 @@ V5_TEMPLATE = Template(
     )
 )  # fmt: skip
 V5_COMPILED = compile_template(V5_TEMPLATE)
-PARSED_MAX = 4096  # distinct template field lists remembered (raw bytes -> Template)
+# template field lists remembered (raw bytes -> Template), in fields (~110 bytes each with
+# the raw bytes): forgotten all at once past it, 7 MiB at most
+PARSED_MAX_FIELDS = 1 << 16
 NS = 1_000_000_000
 _TS_PACKET = TimestampSource.NETFLOW_PACKET  # module constants: no enum lookup per datagram
 _TS_FIRST_SWITCHED = TimestampSource.NETFLOW_FIRST_SWITCHED
@@ -120,6 +122,7 @@ class NetflowDecoder:
         # raw field list of a data template -> its Template, per version: a refresh or a
         # flood of one field list costs a dict lookup per template, not a parse
         self._parsed: dict[int, dict[bytes, Template]] = {9: {}, 10: {}}
+        self._parsed_fields = 0
         self.rates: dict[tuple[bytes, int], OrderedDict[int, int]] = {}
         self.pending: dict[bytes, deque[Pending]] = {}
         self.pending_bytes: dict[bytes, int] = {}
@@ -374,8 +377,10 @@ class NetflowDecoder:
         self, buf: bytes, p: int, end: int, exporter: bytes, domain: int, version: int, opt: bool
     ) -> None:
         parsed = self._parsed[version]
-        if len(parsed) > PARSED_MAX:
-            parsed.clear()
+        if self._parsed_fields > PARSED_MAX_FIELDS:
+            self._parsed = {9: {}, 10: {}}
+            self._parsed_fields = 0
+            parsed = self._parsed[version]
         while p + 4 <= end:
             raw = None
             if version == 9:
@@ -455,6 +460,7 @@ class NetflowDecoder:
                     template = Template(fields, scope)
                     if raw is not None:
                         parsed[raw] = template
+                        self._parsed_fields += count
                     self._set_template((exporter, domain, tid), template, version)
                     continue
                 raw = None  # enterprise fields: parsed one by one, not cached
@@ -484,6 +490,7 @@ class NetflowDecoder:
             template = Template(bounded, scope)
             if raw is not None:
                 parsed[raw] = template
+                self._parsed_fields += len(bounded)
             self._set_template((exporter, domain, tid), template, version)
 
     def _bounded(self, fields: tuple[Field, ...], exporter: bytes) -> tuple[Field, ...] | None:
