@@ -513,16 +513,23 @@ class NetflowDecoder:
         if old is not None and old == template:
             self._refresh(key[0])
             return  # a refresh of what we know: the common case, nothing else to do
-        self._put(key, template)
-        self._misses.pop(key, None)
+        self._put(key, template)  # a new or changed template: (a flood) kept short
+        if self._misses:
+            self._misses.pop(key, None)
         self._dirty[key] = template
-        self._touch.add(key[0])
-        self.c.template_update(key[0], len(self.exporters[key[0]]))
-        self._drain(key)
+        exporter = key[0]
+        self._touch.add(exporter)
+        self.c.template_update(exporter, len(self.exporters[exporter]))
+        if key in self._pending_keys:
+            self._drain(key)
 
     def _put(self, key: TemplateKey, template: Template) -> None:
         """Keep a template, evicting the exporter's oldest past the per-exporter bound."""
-        keys = self._seen(key[0])
+        keys = self.exporters.get(key[0])
+        if keys is None:
+            keys = self._seen(key[0])
+        else:
+            self.exporters.move_to_end(key[0])  # _seen's common case, without the call
         old = self.templates.get(key)
         if old is None:
             keys[key] = None
