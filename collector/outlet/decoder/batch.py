@@ -19,6 +19,27 @@ MAC_COLUMNS = frozenset({"SrcMAC", "DstMAC"})
 EMPTY_U32 = np.zeros(0, dtype=np.uint32)
 EMPTY_U32.flags.writeable = False
 
+# Columns no chunk of a batch gives (NAT addresses for a plain NetFlow exporter, AS paths
+# without sFlow gateway records...): one shared read-only array of zeros (empty arrays) per
+# dtype, sliced, instead of a fresh one per batch; grown to the largest batch.
+_ABSENT: dict[str, np.ndarray] = {}
+
+
+def absent_column(dtype: np.dtype[Any], n: int) -> np.ndarray:
+    """`n` zeros (or empty arrays) of `dtype`, read-only: replace the column, never write it."""
+    have = _ABSENT.get(dtype.str)
+    if have is None or len(have) < n:
+        size = max(n, 2 * len(have) if have is not None else 1024)
+        if dtype.kind == "O":
+            have = np.empty(size, dtype=object)
+            have.fill(EMPTY_U32)
+        else:
+            have = np.zeros(size, dtype=dtype)
+        have.flags.writeable = False
+        _ABSENT[dtype.str] = have
+    return have[:n]
+
+
 Chunk = tuple[int, dict[str, Any]]  # (rows, column -> array of `rows` values or a scalar)
 
 
@@ -27,7 +48,8 @@ class FlowBatch:
 
     Addresses are 16-byte IPv6 (IPv4 mapped) in `S16` arrays (NumPy drops trailing zero
     bytes when an item is read back: pad to 16 when you need raw bytes); Array columns are
-    object arrays of uint32 ndarrays.
+    object arrays of uint32 ndarrays. A column that no flow of the batch has (all zero, all
+    empty) is a shared read-only array: replace a column, never write into one.
     """
 
     __slots__ = ("columns", "n")
@@ -52,7 +74,11 @@ class FlowBatch:
         total = sum(n for n, _ in chunks)
         columns: dict[str, np.ndarray] = {}
         for name, dtype in COLUMN_DTYPES.items():
-            covered = all(name in cols for _, cols in chunks)
+            given = sum(1 for _, cols in chunks if name in cols)
+            if not given:
+                columns[name] = absent_column(dtype, total)
+                continue
+            covered = given == len(chunks)
             if dtype.kind == "O":
                 arr = np.empty(total, dtype=object)
                 if not covered:

@@ -60,7 +60,12 @@ V5_TEMPLATE = Template(
     )
 )  # fmt: skip
 V5_COMPILED = compile_template(V5_TEMPLATE)
+# template field lists remembered (raw bytes -> Template), in fields (~110 bytes each with
+# the raw bytes): forgotten all at once past it, 7 MiB at most
+PARSED_MAX_FIELDS = 1 << 16
 NS = 1_000_000_000
+_TS_PACKET = TimestampSource.NETFLOW_PACKET  # module constants: no enum lookup per datagram
+_TS_FIRST_SWITCHED = TimestampSource.NETFLOW_FIRST_SWITCHED
 
 
 class Part(NamedTuple):
@@ -109,7 +114,15 @@ class NetflowDecoder:
         self.stats = stats
         self.store = store
         self.config = config
-        self.templates: dict[TemplateKey, tuple[Template, Compiled]] = {}
+        # announced templates; compiled (a dtype) on first data use, not on announcement
+        self.templates: dict[TemplateKey, Template] = {}
+        # (exporter, domain, options?) -> its template keys: what a "withdraw all" removes,
+        # found without a pass over the exporter's other templates
+        self._kinds: dict[tuple[bytes, int, bool], dict[TemplateKey, None]] = {}
+        # raw field list of a data template -> its Template, per version: a refresh or a
+        # flood of one field list costs a dict lookup per template, not a parse
+        self._parsed: dict[int, dict[bytes, Template]] = {9: {}, 10: {}}
+        self._parsed_fields = 0
         self.rates: dict[tuple[bytes, int], OrderedDict[int, int]] = {}
         self.pending: dict[bytes, deque[Pending]] = {}
         self.pending_bytes: dict[bytes, int] = {}
@@ -123,7 +136,8 @@ class NetflowDecoder:
         self._domains: dict[bytes, set[int]] = {}  # exporter -> domains with sampling rates
         self._misses: dict[TemplateKey, float] = {}  # not in the store, until (monotonic)
         self._defaults: dict[tuple[bytes, int], int] = {}  # default sampling rate cache
-        self._fasts: dict[TemplateKey, tuple[Group, int, int]] = {}
+        # key -> (append to the group's parts, record length, default rate)
+        self._fasts: dict[TemplateKey, tuple[Any, int, int]] = {}
         # store writes of this flush, sent in one round trip by sync_store()
         self._dirty: dict[TemplateKey, Template | None] = {}
         self._dirty_rates: dict[tuple[bytes, int], dict[int, int]] = {}
@@ -142,7 +156,7 @@ class NetflowDecoder:
             return
         version = (buf[0] << 8) | buf[1]
         ts = env.timestamp_source
-        if version == 9:
+        if version == 9:  # the two header layouts, then the common set walk
             if end < 20:
                 self.c.error(exporter, m.TRUNCATED)
                 return
@@ -165,8 +179,8 @@ class NetflowDecoder:
         else:
             self.c.error(exporter, m.UNKNOWN_VERSION)
             return
-        time = secs if ts == TimestampSource.NETFLOW_PACKET else env.receive_time_ns // NS
-        first = ts == TimestampSource.NETFLOW_FIRST_SWITCHED
+        time = secs if ts == _TS_PACKET else env.receive_time_ns // NS
+        first = ts == _TS_FIRST_SWITCHED
         tset, oset = (0, 1) if version == 9 else (2, 3)
         self.c.datagrams[(exporter, version)] += 1
         fasts = self._fasts
@@ -181,10 +195,10 @@ class NetflowDecoder:
                 if fast is None:
                     fast = self._fast(key, version)
                 if fast is not None:  # the common case, kept short
-                    group, reclen, rate = fast
+                    append, reclen, rate = fast
                     n = (slen - 4) // reclen
                     if n:
-                        group.parts.append(
+                        append(
                             (
                                 buf[p + 4 : p + 4 + n * reclen],
                                 n,
@@ -199,8 +213,8 @@ class NetflowDecoder:
                     p += slen
                     continue
                 body = buf[p + 4 : p + slen]
-                entry = self.templates.get(key)
-                if entry is None:  # kept; looked up in the store at the flush, in one go
+                template = self.templates.get(key)
+                if template is None:  # kept; looked up in the store at the flush, in one go
                     self._keep(
                         Pending(
                             env.receive_time_ns,
@@ -216,7 +230,7 @@ class NetflowDecoder:
                         )  # fmt: skip
                     )
                 else:
-                    self._data(key, entry, version, body, time, secs, uptime, first, decap)
+                    self._data(key, template, version, body, time, secs, uptime, first, decap)
             elif sid == tset:
                 self._templates(buf, p + 4, p + slen, exporter, domain, version, False)
             elif sid == oset:
@@ -254,7 +268,7 @@ class NetflowDecoder:
     def _data(
         self,
         key: TemplateKey,
-        entry: tuple[Template, Compiled],
+        template: Template,
         version: int,
         body: bytes,
         time: int,
@@ -263,7 +277,7 @@ class NetflowDecoder:
         first: bool,
         decap: int,
     ) -> None:
-        template, comp = entry
+        comp = compile_template(template)
         exporter, domain, _ = key
         frames: list[bytes] = []
         if comp.variable:
@@ -286,21 +300,24 @@ class NetflowDecoder:
         if frames:
             group.frames.extend(frames)
 
-    def _fast(self, key: TemplateKey, version: int) -> tuple[Group, int, int] | None:
-        """(group, record length, default rate) for sets of a known fixed-length data template.
+    def _fast(self, key: TemplateKey, version: int) -> tuple[Any, int, int] | None:
+        """(append to the group's parts, record length, default rate) for sets of a known
+        fixed-length data template.
 
         Cached until the next build, template change or sampling change."""
-        entry = self.templates.get(key)
-        if entry is None or not entry[1].fast:
+        template = self.templates.get(key)
+        if template is None:
             return None
-        comp = entry[1]
+        comp = compile_template(template)  # cached by field list; first data use compiles
+        if not comp.fast:
+            return None
         group = self.groups.get((key, comp))
         if group is None:
             group = self._group(key, comp, version)
         rate = self._defaults.get((key[0], key[1]))
         if rate is None:
             rate = self._default_rate(key[0], key[1])
-        fast = self._fasts[key] = (group, comp.record_length, rate)
+        fast = self._fasts[key] = (group.parts.append, comp.record_length, rate)
         return fast
 
     def _group(self, key: TemplateKey, comp: Compiled, version: int) -> Group:
@@ -359,7 +376,13 @@ class NetflowDecoder:
     def _templates(
         self, buf: bytes, p: int, end: int, exporter: bytes, domain: int, version: int, opt: bool
     ) -> None:
+        parsed = self._parsed[version]
+        if self._parsed_fields > PARSED_MAX_FIELDS:
+            self._parsed = {9: {}, 10: {}}
+            self._parsed_fields = 0
+            parsed = self._parsed[version]
         while p + 4 <= end:
+            raw = None
             if version == 9:
                 if opt:
                     if p + 6 > end:
@@ -380,9 +403,13 @@ class NetflowDecoder:
                     if p + 4 * count > end or count > self.config.max_template_fields:
                         self.c.error(exporter, m.BAD_TEMPLATE)
                         return
-                    pairs = _halfwords(count).unpack_from(buf, p)
+                    raw = buf[p : p + 4 * count]
                     p += 4 * count
-                    it = iter(pairs)
+                    known = parsed.get(raw)
+                    if known is not None and tid >= 256:
+                        self._set_template((exporter, domain, tid), known, version)
+                        continue
+                    it = iter(_halfwords(count).unpack(raw))
                     fields = tuple(zip(it, it, repeat(0)))
                     scope = -1
             else:
@@ -397,12 +424,23 @@ class NetflowDecoder:
                     scope = -1
                 if count == 0:
                     self._withdraw(exporter, domain, tid, opt)
+                    width = 6 if opt else 4
+                    entry = buf[p - width : p]
+                    while p + width <= end and buf[p : p + width] == entry:
+                        p += width  # the same withdrawal again changes nothing
                     continue
                 if count > self.config.max_template_fields:
                     self.c.error(exporter, m.BAD_TEMPLATE)
                     return
                 pairs = None
                 if p + 4 * count <= end:  # the common case: no enterprise field, one unpack
+                    if not opt:
+                        raw = buf[p : p + 4 * count]
+                        known = parsed.get(raw)
+                        if known is not None and tid >= 256:
+                            p += 4 * count
+                            self._set_template((exporter, domain, tid), known, version)
+                            continue
                     pairs = _halfwords(count).unpack_from(buf, p)
                     if max(pairs[0::2]) >= 0x8000:
                         pairs = None
@@ -419,8 +457,13 @@ class NetflowDecoder:
                         if bounded is None:
                             return
                         fields = bounded
-                    self._set_template((exporter, domain, tid), Template(fields, scope), version)
+                    template = Template(fields, scope)
+                    if raw is not None:
+                        parsed[raw] = template
+                        self._parsed_fields += count
+                    self._set_template((exporter, domain, tid), template, version)
                     continue
+                raw = None  # enterprise fields: parsed one by one, not cached
                 flist = []
                 for _ in range(count):
                     if p + 4 > end:
@@ -444,7 +487,11 @@ class NetflowDecoder:
             bounded = self._bounded(fields, exporter)
             if bounded is None:
                 return
-            self._set_template((exporter, domain, tid), Template(bounded, scope), version)
+            template = Template(bounded, scope)
+            if raw is not None:
+                parsed[raw] = template
+                self._parsed_fields += len(bounded)
+            self._set_template((exporter, domain, tid), template, version)
 
     def _bounded(self, fields: tuple[Field, ...], exporter: bytes) -> tuple[Field, ...] | None:
         """Fields without the zero-length ones (they take no bytes), or None if the template
@@ -463,28 +510,50 @@ class NetflowDecoder:
 
     def _set_template(self, key: TemplateKey, template: Template, version: int) -> None:
         old = self.templates.get(key)
-        if old is not None and old[0] == template:
+        if old is not None and old == template:
             self._refresh(key[0])
             return  # a refresh of what we know: the common case, nothing else to do
-        self._put(key, (template, compile_template(template)))
-        self._misses.pop(key, None)
+        self._put(key, template)  # a new or changed template: (a flood) kept short
+        if self._misses:
+            self._misses.pop(key, None)
         self._dirty[key] = template
-        self._touch.add(key[0])
-        self.c.template_update(key[0], len(self.exporters[key[0]]))
-        self._drain(key)
+        exporter = key[0]
+        self._touch.add(exporter)
+        self.c.template_update(exporter, len(self.exporters[exporter]))
+        if key in self._pending_keys:
+            self._drain(key)
 
-    def _put(self, key: TemplateKey, entry: tuple[Template, Compiled]) -> None:
+    def _put(self, key: TemplateKey, template: Template) -> None:
         """Keep a template, evicting the exporter's oldest past the per-exporter bound."""
-        keys = self._seen(key[0])
-        if key not in self.templates:
+        keys = self.exporters.get(key[0])
+        if keys is None:
+            keys = self._seen(key[0])
+        else:
+            self.exporters.move_to_end(key[0])  # _seen's common case, without the call
+        old = self.templates.get(key)
+        if old is None:
             keys[key] = None
             while len(keys) > self.config.max_templates_per_exporter:
                 oldest, _ = keys.popitem(last=False)
-                self.templates.pop(oldest, None)
+                self._drop(oldest)
                 self._dirty[oldest] = None  # the store keeps no more than we do
                 self.c.misc[(m.TEMPLATES_EVICTED, key[0])] += 1
-        self.templates[key] = entry
+        elif old.is_options != template.is_options:
+            self._drop(key)
+        self.templates[key] = template
+        self._kinds.setdefault((key[0], key[1], template.is_options), {})[key] = None
         self._fasts.clear()
+
+    def _drop(self, key: TemplateKey) -> None:
+        """Forget a template (not its place in the exporter's key order)."""
+        template = self.templates.pop(key, None)
+        if template is not None:
+            kind = (key[0], key[1], template.is_options)
+            same = self._kinds.get(kind)
+            if same is not None:
+                same.pop(key, None)
+                if not same:
+                    del self._kinds[kind]
 
     def _seen(self, exporter: bytes) -> OrderedDict[TemplateKey, None]:
         """The exporter's template keys; marks it recently seen, evicting the least recently
@@ -501,7 +570,7 @@ class NetflowDecoder:
     def _evict(self, exporter: bytes) -> None:
         keys = self.exporters.pop(exporter, OrderedDict())
         for key in keys:
-            self.templates.pop(key, None)
+            self._drop(key)
         for domain in self._domains.pop(exporter, ()):
             self.rates.pop((exporter, domain), None)
             self._defaults.pop((exporter, domain), None)
@@ -528,21 +597,21 @@ class NetflowDecoder:
     def _withdraw(self, exporter: bytes, domain: int, tid: int, opt: bool) -> None:
         keys = self._seen(exporter)
         if tid in (2, 3):  # all templates (2) or all options templates (3) of the domain
-            gone = [
-                k for k in keys if k[1] == domain and self.templates[k][0].is_options == (tid == 3)
-            ]
+            gone = list(self._kinds.get((exporter, domain, tid == 3), ()))
+            if not gone:  # nothing of that kind: a repeated withdrawal costs a lookup
+                return
         else:
             gone = [(exporter, domain, tid)]
         self._fasts.clear()
         for key in gone:  # from the store too: another outlet may have written it
-            self.templates.pop(key, None)
+            self._drop(key)
             keys.pop(key, None)
             self._misses.pop(key, None)
             self._dirty[key] = None
         self.c.template_update(exporter, len(keys), changed=False)
 
     def _loaded(self, key: TemplateKey, template: Template) -> None:
-        self._put(key, (template, compile_template(template)))
+        self._put(key, template)
         self.c.template_update(key[0], len(self.exporters[key[0]]), changed=False)
 
     def _load_rates(self, exporter: bytes, domain: int) -> OrderedDict[int, int]:
@@ -588,20 +657,21 @@ class NetflowDecoder:
         if rates is None:
             rates = self._load_rates(exporter, domain)
         ids = sampler.tolist() if sampler is not None else [0] * n
-        changed: dict[int, int] = {}
+        changed: dict[int, int] = {}  # sampler -> new rate, 0: evicted (deleted from the store)
         bound = self.config.max_samplers_per_exporter
+        evicted = 0
         for sid, r in zip(ids, rate.tolist(), strict=True):
             if r and rates.get(sid) != r:
                 if sid not in rates and len(rates) >= bound:
-                    rates.popitem(last=False)  # the oldest
-                    self.c.misc[(m.SAMPLERS_EVICTED, exporter)] += 1
+                    changed[rates.popitem(last=False)[0]] = 0  # the oldest, O(1)
+                    evicted += 1
                 rates[sid] = changed[sid] = r
+        if evicted:
+            self.c.misc[(m.SAMPLERS_EVICTED, exporter)] += evicted
         if changed:
             self._defaults.pop((exporter, domain), None)
             self._fasts.clear()
             self._dirty_rates.setdefault((exporter, domain), {}).update(changed)
-            if len(self._dirty_rates[(exporter, domain)]) > bound:
-                self._dirty_rates[(exporter, domain)] = dict(rates)
 
     # --- data before template ----------------------------------------------------------------
 
@@ -704,14 +774,14 @@ class NetflowDecoder:
         if not queue or key not in self._pending_keys:
             return
         self._unkeep(key, self._pending_keys[key])
-        entry = self.templates[key]
+        template = self.templates[key]
         keep: deque[Pending] = deque()
         for item in queue:
             if item.key == key:
                 self.pending_bytes[key[0]] -= len(item.body)
                 self.c.pending_decoded(key[0])
                 self._data(
-                    key, entry, item.version, item.body, item.time, item.unix_secs,
+                    key, template, item.version, item.body, item.time, item.unix_secs,
                     item.uptime_ms, item.first_switched, item.decap,
                 )  # fmt: skip
             else:
@@ -730,20 +800,21 @@ class NetflowDecoder:
             if not parts:
                 continue
             comp = group.compiled
+            # the Part fields as columns (one tuple each), zipped once
+            fields: tuple[tuple[Any, ...], ...] = tuple(zip(*parts, strict=True))
             if len(parts) == 1:
                 data, total = parts[0][0], parts[0][1]
                 counts = None
             else:
-                datas, ns, *_ = zip(*parts, strict=True)
-                data = b"".join(datas)
-                counts = np.array(ns, dtype=np.int64)
+                data = b"".join(fields[0])
+                counts = np.array(fields[1], dtype=np.int64)
                 total = int(counts.sum())
             arr = np.frombuffer(data, dtype=comp.dtype, count=total)
             cols = comp.columns(arr)
             cols["ExporterAddress"] = group.exporter
-            cols["TimeReceived"] = self._times(comp, arr, parts, counts)
-            cols["SamplingRate"] = self._rates(group, arr, parts, counts)
-            decap = self._per_row(tuple(p[7] for p in parts), counts, np.uint8)
+            cols["TimeReceived"] = self._times(comp, arr, fields, counts)
+            cols["SamplingRate"] = self._rates(group, arr, fields, counts)
+            decap = self._per_row(fields[7], counts, np.uint8)
             keep = cols.pop("_keep", None)
             if group.frames and len(group.frames) == total:
                 frame_decap = (
@@ -818,32 +889,36 @@ class NetflowDecoder:
         self,
         comp: Compiled,
         arr: np.ndarray,
-        parts: list[tuple[Any, ...]],
+        fields: tuple[tuple[Any, ...], ...],
         counts: np.ndarray | None,
     ) -> Any:
-        times = tuple(p[2] for p in parts)
-        base = self._per_row(times, counts, np.uint32)
+        """TimeReceived per row; `fields`: the Part fields of the group's parts, as columns."""
+        base = self._per_row(fields[2], counts, np.uint32)
         field = comp.time_field
-        if field is None or not any(p[6] for p in parts):
+        if field is None or not any(fields[6]):
             return base
         start = comp.uint(arr, field).astype(np.int64)
         if field == 22:  # sysUpTime of the first packet, relative to the header's clock
-            secs = self._per_row(tuple(p[3] for p in parts), counts, np.int64)
-            uptime = self._per_row(tuple(p[4] for p in parts), counts, np.int64)
-            if not any(p[4] for p in parts):  # IPFIX has no sysUpTime in its header
+            secs = self._per_row(fields[3], counts, np.int64)
+            uptime = self._per_row(fields[4], counts, np.int64)
+            if not any(fields[4]):  # IPFIX has no sysUpTime in its header
                 return base
             rec = np.asarray(secs - ((uptime - start) % (1 << 32)) // 1000, dtype=np.int64)
         elif field == 152:
             rec = start // 1000
         else:
             rec = start
-        first = self._per_row(tuple(p[6] for p in parts), counts, np.bool_)
+        first = self._per_row(fields[6], counts, np.bool_)
         return np.where(first, rec, base).astype(np.uint32)
 
     def _rates(
-        self, group: Group, arr: np.ndarray, parts: list[tuple[Any, ...]], counts: np.ndarray | None
+        self,
+        group: Group,
+        arr: np.ndarray,
+        fields: tuple[tuple[Any, ...], ...],
+        counts: np.ndarray | None,
     ) -> Any:
-        default = self._per_row(tuple(p[5] for p in parts), counts, np.uint64)
+        default = self._per_row(fields[5], counts, np.uint64)
         rate, sampler = group.compiled.sampling(arr)
         if sampler is not None:
             table: dict[int, int] = self.rates.get((group.exporter, group.domain)) or {}

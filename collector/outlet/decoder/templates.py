@@ -8,6 +8,7 @@ of a template in a flush is decoded by a handful of vectorised NumPy operations.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -107,16 +108,31 @@ _REVERSE_NEEDED = frozenset({1, 2, 5, 6, 85, 86})
 _MAPPED_PREFIX = np.array([0] * 10 + [0xFF, 0xFF], dtype=np.uint8)
 
 
+_MAPPED_WORD = np.frombuffer(b"\0\0\xff\xff", dtype=np.uint32)[0]  # bytes 8-11 of ::ffff:a.b.c.d
+
+
+def _as_words(raw: np.ndarray, dtype: Any) -> np.ndarray:
+    """(n, k) uint8 rows as (n, k / itemsize) words, without a copy where the rows' bytes are
+    contiguous (a field of a structured record array): NumPy copies a 4-byte-wide uint8
+    column byte by byte, a uint32 column in one go."""
+    try:
+        return raw.view(dtype)
+    except ValueError:
+        return np.ascontiguousarray(raw).view(dtype)
+
+
 def ipv4_to_s16(raw: np.ndarray) -> np.ndarray:
     """(n, 4) uint8 -> S16 IPv4-mapped addresses."""
-    out = np.zeros((raw.shape[0], 16), dtype=np.uint8)
-    out[:, 10:12] = 0xFF
-    out[:, 12:] = raw
+    out = np.zeros((raw.shape[0], 4), dtype=np.uint32)  # (filling 2 of 4 words: 10x slower)
+    out[:, 2] = _MAPPED_WORD
+    out[:, 3:] = _as_words(raw, np.uint32)
     return out.view("S16").ravel()
 
 
 def ipv6_to_s16(raw: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(raw, dtype=np.uint8).view("S16").ravel()
+    if raw.dtype != np.uint8:
+        raw = raw.astype(np.uint8)
+    return np.ascontiguousarray(_as_words(raw, np.uint64)).view("S16").ravel()
 
 
 def be_bytes_to_u8(raw: np.ndarray) -> np.ndarray:
@@ -192,7 +208,7 @@ class Compiled:
     def address(self, arr: np.ndarray, ie: int) -> tuple[np.ndarray, np.ndarray]:
         """(S16 addresses, rows where the raw value is all zero)."""
         raw = arr[f"f{ie}"]
-        zero = np.asarray(~raw.any(axis=1))
+        zero = np.asarray(~_as_words(raw, np.uint32).any(axis=1))
         return (ipv4_to_s16(raw) if raw.shape[1] == 4 else ipv6_to_s16(raw)), zero
 
     def columns(self, arr: np.ndarray) -> dict[str, Any]:
@@ -395,7 +411,8 @@ def strip_variable(template: Template) -> Template:
 
 TemplateKey = tuple[bytes, int, int]  # (exporter address, observation domain / source id, id)
 Changes = dict[TemplateKey, "Template | None"]  # templates to write; None: to delete
-RateChanges = dict[tuple[bytes, int], dict[int, int]]  # (exporter, domain) -> sampler -> rate
+# (exporter, domain) -> sampler -> rate; a rate of 0: forget the sampler (evicted)
+RateChanges = dict[tuple[bytes, int], dict[int, int]]
 
 
 class TemplateStore(Protocol):
@@ -420,15 +437,17 @@ class MemoryTemplateStore:
     """In-process store (the default): state lives as long as the process, the oldest
     templates forgotten past `max_templates`."""
 
-    templates: dict[TemplateKey, Template] = field(default_factory=dict)
-    rates: dict[tuple[bytes, int], dict[int, int]] = field(default_factory=dict)
+    templates: OrderedDict[TemplateKey, Template] = field(default_factory=OrderedDict)
+    rates: OrderedDict[tuple[bytes, int], dict[int, int]] = field(default_factory=OrderedDict)
     max_templates: int = 200_000
 
     def _bound(self) -> None:
+        # popitem, not del d[next(iter(d))]: a plain dict's first live entry is found by
+        # skipping the deleted ones, a pass over them each time
         while len(self.templates) > self.max_templates:
-            del self.templates[next(iter(self.templates))]
+            self.templates.popitem(last=False)
         while len(self.rates) > self.max_templates:
-            del self.rates[next(iter(self.rates))]
+            self.rates.popitem(last=False)
 
     def load_template(self, exporter: bytes, domain: int, tid: int) -> Template | None:
         return self.templates.get((exporter, domain, tid))
@@ -460,7 +479,12 @@ class MemoryTemplateStore:
             else:
                 self.templates[key] = template
         for rkey, table in rates.items():
-            self.rates.setdefault(rkey, {}).update(table)
+            kept = self.rates.setdefault(rkey, {})
+            for sampler, rate in table.items():
+                if rate:
+                    kept[sampler] = rate
+                else:
+                    kept.pop(sampler, None)
         self._bound()
 
 
@@ -544,9 +568,15 @@ class RedisTemplateStore:
         for (exporter, domain), table in rates.items():
             exporters.add(exporter)
             key = self._key("sampling", exporter)
-            writes.setdefault(key, {}).update({f"{domain}:{s}": str(r) for s, r in table.items()})
+            writes.setdefault(key, {}).update(
+                {f"{domain}:{s}": str(r) for s, r in table.items() if r}
+            )
+            gone = [f"{domain}:{s}" for s, r in table.items() if not r]
+            if gone:  # evicted samplers: the store keeps no more than the decoder
+                pipe.hdel(key, *gone)
         for key, mapping in writes.items():
-            pipe.hset(key, mapping=mapping)
+            if mapping:
+                pipe.hset(key, mapping=mapping)
         seconds = max(1, int(ttl))
         for exporter in exporters:  # quiet exporters' keys go away by themselves
             pipe.expire(self._key("templates", exporter), seconds)

@@ -175,3 +175,32 @@ def test_random_ipfix_templates_never_raise(
         logging.getLogger("collector.outlet.decoder").removeHandler(handler)
     assert not caplog_errors, caplog_errors[0].getMessage()
     assert batch.n >= 0
+
+
+SFLOW_DATAGRAMS = [d for d in DATAGRAMS if d[:4] == b"\0\0\0\x05"]
+
+
+def test_sflow_walk_in_python_matches_the_numpy_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small flushes walk sFlow samples in Python: the same rows and counts as NumPy's walk,
+    for every sFlow capture datagram with any of its first 4-byte words (sample and record
+    formats, lengths, counts) made wrong, flushed beside an intact one."""
+    from collector.outlet.decoder import sflow
+
+    flushes = []
+    for datagram in SFLOW_DATAGRAMS:
+        for at in range(28, min(len(datagram), 320) - 3, 4):
+            for word in (0, 1, 16, 1001, 2**32 - 1):
+                raw = bytearray(datagram)
+                raw[at : at + 4] = struct.pack("!I", word)
+                flushes.append([bytes(raw), datagram])
+    results = []
+    for smallest in (sflow.VECTOR_MIN, 0):  # 0: every step in NumPy
+        monkeypatch.setattr(sflow, "VECTOR_MIN", smallest)
+        stats = Stats(METRICS)
+        decoder = Decoder(stats)
+        rows = []
+        for flush in flushes:
+            envs = [make_envelope(d, "192.0.2.9", receive_time_ns=10**18) for d in flush]
+            rows.append(decoder.decode(envs).to_rows())
+        results.append((rows, sorted(stats.values.items())))
+    assert results[0] == results[1]

@@ -67,6 +67,74 @@ def test_sampler_flood_is_bounded_and_lookups_still_right() -> None:
     assert [r["SamplingRate"] for r in rows] == [3009, 2610, 0]  # sampler 10 was evicted
 
 
+def _sampler_flood(decoder: Decoder, count: int) -> None:
+    """Options data naming `count` samplers (ids 0..count-1, rate 10 + id), over 3 flushes."""
+    opt = f.ipfix_set(3, struct.pack("!HHH", 300, 2, 1) + struct.pack("!HHHH", 48, 4, 34, 4))
+    decoder.decode([make_envelope(f.ipfix(opt), EXPORTER)])
+    step = count // 3
+    for first in range(0, count, step):
+        data = b"".join(struct.pack("!II", s, 10 + s) for s in range(first, first + step))
+        decoder.decode([make_envelope(f.ipfix(f.ipfix_set(300, data)), EXPORTER)])
+
+
+def test_evicted_samplers_leave_the_memory_store_too() -> None:
+    store = MemoryTemplateStore()
+    decoder = Decoder(store=store, config=DecoderConfig(max_samplers_per_exporter=500))
+    _sampler_flood(decoder, 3000)
+    kept = store.rates[(address_to_bytes(EXPORTER), 1)]
+    assert sorted(kept) == list(range(2500, 3000))  # the newest 500, as the decoder keeps
+    assert kept[2999] == 3009
+
+
+def test_evicted_samplers_leave_redis_too(redis_client: Any) -> None:
+    store = RedisTemplateStore(redis_client)
+    decoder = Decoder(store=store, config=DecoderConfig(max_samplers_per_exporter=500))
+    _sampler_flood(decoder, 3000)
+    assert redis_client.hlen(f"flowweir:v1:decoder:sampling:{EXPORTER}") == 500
+    # a restarted outlet finds the same rates
+    again = Decoder(store=store)
+    recs = b"".join(REC + struct.pack("!I", sid) for sid in (2999, 2600, 10))
+    tmpl = f.ipfix_template(301, [*FIELDS, (48, 4)])
+    rows = again.decode([make_envelope(f.ipfix(tmpl + f.ipfix_set(301, recs)), EXPORTER)])
+    assert [r["SamplingRate"] for r in rows.to_rows()] == [3009, 2610, 0]
+
+
+def test_templates_never_used_are_not_compiled() -> None:
+    from collector.outlet.decoder.templates import compile_template
+
+    decoder = Decoder(config=DecoderConfig(max_templates_per_exporter=5000))
+    spec = [(8, 4), (12, 4), (1, 4), (2, 4), (7, 2), (11, 2)]
+    body = b"".join(f.ipfix_template(tid, spec[: 1 + tid % 6])[4:] for tid in range(256, 556))
+    calls = compile_template.cache_info()
+    decoder.decode([make_envelope(f.ipfix(f.ipfix_set(2, body)), EXPORTER)])
+    assert len(decoder.netflow.templates) == 300
+    after = compile_template.cache_info()
+    assert after.hits + after.misses == calls.hits + calls.misses  # announced, not compiled
+    rows = decoder.decode([make_envelope(f.ipfix(f.ipfix_set(261, REC)), EXPORTER)])
+    assert rows.to_rows()[0]["Bytes"] == 100  # compiled on first data use
+
+
+def test_withdraw_all_removes_its_kind_only_and_costs_what_it_removes() -> None:
+    decoder = Decoder()
+    opts = b"".join(
+        struct.pack("!HHHHH", tid, 2, 1, 48, 4) + struct.pack("!HH", 34, 4)
+        for tid in range(300, 1300)
+    )
+    data = template_flood(256, 10)
+    decoder.decode([make_envelope(f.ipfix(f.ipfix_set(3, opts)), EXPORTER)])
+    decoder.decode([make_envelope(data, EXPORTER)])
+    assert len(decoder.netflow.templates) == 1010
+    # thousands of "withdraw all data templates" (id 2) in one datagram, beside 1000 options
+    # templates they do not touch (each used to be a pass over all of them)
+    withdraw = f.ipfix(f.ipfix_set(2, struct.pack("!HH", 2, 0) * 2000))
+    decoder.decode([make_envelope(withdraw, EXPORTER)])
+    assert len(decoder.netflow.templates) == 1000  # the options templates stay
+    rows = decoder.decode([make_envelope(f.ipfix(f.ipfix_set(256, REC)), EXPORTER)])
+    assert rows.n == 0 and decoder.pending() == 1  # withdrawn: data waits for its template
+    decoder.decode([make_envelope(f.ipfix(f.ipfix_set(2, struct.pack("!HH", 3, 0))), EXPORTER)])
+    assert len(decoder.netflow.templates) == 0
+
+
 def test_zero_length_and_oversized_templates_are_refused() -> None:
     stats = Stats(METRICS)
     decoder = Decoder(stats)
