@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -108,6 +108,17 @@ class CountRequests:
         finally:
             path = getattr(scope.get("route"), "path", "other")
             self.stats.inc(m.REQUESTS, (path, f"{status // 100}xx"))
+
+
+class Assets(StaticFiles):
+    """The built UI files. Their names carry a hash of their content (Vite), so a browser may
+    keep them for good and not ask again on every page opened (a round trip before the
+    page's script may even start)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 def tables_from(config: Config) -> Tables:
@@ -591,16 +602,16 @@ class Console:
 
         index = STATIC / "index.html"
 
-        def page(who: User) -> Response:
-            if index.exists():
-                return FileResponse(index)
+        async def page(who: User) -> Response:
+            if index.exists():  # 1 kB: read on the event loop, no thread for it
+                return HTMLResponse(index.read_bytes(), headers={"Cache-Control": "no-cache"})
             return HTMLResponse(NOT_BUILT.format(p=PREFIX), status_code=503)
 
         app.get("/", include_in_schema=False)(page)
         for name in PAGES:
             app.get(f"/{name}", include_in_schema=False)(page)
         if (STATIC / "assets").is_dir():
-            app.mount("/assets", StaticFiles(directory=STATIC / "assets"), name="assets")
+            app.mount("/assets", Assets(directory=STATIC / "assets"), name="assets")
         return app
 
     def serve(self) -> None:
