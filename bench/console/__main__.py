@@ -66,6 +66,16 @@ class KeptAlive:
         """Seconds until the answer's last byte (not decoded)."""
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json", "Authorization": AUTH}
+        try:
+            return self._post(path, data, headers)
+        except (OSError, http.client.HTTPException):
+            # uvicorn closes a connection idle for 5 s (clickhouse-client ran meanwhile):
+            # connect again, untimed, and time the request on that connection.
+            self.connection.close()
+            self.connection.connect()
+            return self._post(path, data, headers)
+
+    def _post(self, path: str, data: bytes, headers: dict[str, str]) -> float:
         began = time.perf_counter()
         self.connection.request("POST", f"/api/v0/console/{path}", data, headers)
         resp = self.connection.getresponse()

@@ -1,6 +1,5 @@
 // The visualize page: every control writes the URL; the URL alone redraws the same view.
 import { api } from "./api.js";
-import { disposeCharts, lineOption, makeChart, sankeyOption } from "./chart.js";
 import { dimensionPicker } from "./dimensions.js";
 import { el, formatTotal, formatValue, unitLabel } from "./format.js";
 import { resolveTime, timeRange } from "./timerange.js";
@@ -35,6 +34,7 @@ export async function visualize(root) {
   // The graph is the critical path: ask for it at once, beside the dimensions (the picker),
   // and load the filter editor (CodeMirror, its own chunk) after it, without waiting for it.
   const first = fetchGraph();
+  const charts = import("./chart.js"); // ECharts, its own chunk: parsed while the graph comes
   const dims = await api("dimensions");
   let editor = null;
   const editorText = () => (editor ? editor.state.doc.toString() : state.filter);
@@ -143,6 +143,7 @@ export async function visualize(root) {
     try {
       const sankey = state.graph === "sankey";
       const graph = await asked.pending;
+      const { disposeCharts, lineOption, makeChart, sankeyOption } = await charts;
       disposeCharts();
       chartBox.replaceChildren();
       if (sankey) {
