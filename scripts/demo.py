@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collector.console.demo import start_demo_console  # noqa: E402
+from collector.console.demo import DEMO_CLASSIFIERS, start_demo_console  # noqa: E402
 from collector.devservices.base import free_port  # noqa: E402
 from collector.devservices.clickhouse import ClickHouseServer  # noqa: E402
 from collector.devservices.daemon import Daemon, orchestrate_once  # noqa: E402
@@ -66,23 +66,7 @@ def main() -> int:
             "outlet": {
                 "maximum-wait-time": 2,
                 "session-timeout": 3,
-                "exporter-classifiers": [
-                    {
-                        "match": {"name": r"^edge\d\.(?P<site>[a-z]+\d)$"},
-                        "set": {"group": "edge", "role": "peering", "site": "$site"},
-                    }
-                ],
-                "interface-classifiers": [
-                    {
-                        "match": {"description": r"^(?P<kind>Transit|Peering): (?P<provider>\S+)"},
-                        "set": {
-                            "connectivity": "$kind",
-                            "provider": "$provider",
-                            "boundary": "external",
-                        },
-                    },
-                    {"match": {"description": "^(Core|Customer)"}, "set": {"boundary": "internal"}},
-                ],
+                **DEMO_CLASSIFIERS,  # what the backfill's day is classified with, too
             },
             "enrich": {
                 # names from the demo exporter's SNMP agents, one per router address

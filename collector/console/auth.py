@@ -83,7 +83,19 @@ class Authenticator:
             raise AuthError(403, f"no {self.config.user_header} header from the proxy")
         return Identity(name, headers.get(self.config.email_header.lower(), "").strip())
 
-    def _basic(self, header: str) -> Identity:
+    def is_quick(self, headers: dict[str, str]) -> bool:
+        """True when `identify` will not hash a password (proxy mode, or credentials seen):
+        the caller may run it on the event loop instead of a worker thread."""
+        if self.config.mode == "proxy":
+            return True
+        try:
+            name, password = self._credentials(headers.get("authorization", ""))
+        except AuthError:
+            return True
+        return name not in self.users or self._key(name, password) in self._verified
+
+    @staticmethod
+    def _credentials(header: str) -> tuple[str, str]:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic" or not value:
             raise AuthError(401, "sign in with a console user (console.auth.users)")
@@ -91,10 +103,18 @@ class Authenticator:
             name, _, password = base64.b64decode(value, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             raise AuthError(401, "malformed Basic credentials") from None
+        return name, password
+
+    @staticmethod
+    def _key(name: str, password: str) -> tuple[str, str]:
+        return name, hashlib.sha256(password.encode()).hexdigest()
+
+    def _basic(self, header: str) -> Identity:
+        name, password = self._credentials(header)
         user = self.users.get(name)
         if user is None:
             raise AuthError(401, "unknown user or wrong password")
-        key = (name, hashlib.sha256(password.encode()).hexdigest())
+        key = self._key(name, password)
         ok = self._verified.get(key)
         if ok is None:
             ok = verify_password(password, user.password_hash)

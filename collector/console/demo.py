@@ -1,11 +1,17 @@
 """What `make demo` and `bench/console` need from the console.
 
 - `backfill_sql(...)`: one `INSERT INTO flows_raw ... SELECT ... FROM numbers(N)`
-  that makes ClickHouse itself generate N flows spread over a time range: three
-  exporters, interfaces with providers (transit, peering, core, customer), a few
-  source ASes and countries, TCP/UDP/ICMP with common ports, and a daily pattern
-  (traffic peaks in the evening, is lowest at 06:00 UTC). The materialized views
-  fill `flows` and the rollups as for real flows. Same SQL on 18.16 and modern servers.
+  that makes ClickHouse itself generate N flows spread over a time range, as the live demo
+  would have sent them: the demo exporter's routers (`collector.demoexporter`: edge1.par1,
+  edge2.par1, edge1.fra1 on 127.0.0.11-13, their sampling rates, their interfaces' names,
+  descriptions and speeds as their SNMP agents answer them), the interfaces' provider,
+  connectivity and boundary and the exporters' group/role/site as the outlet's classifiers
+  set them (`DEMO_CLASSIFIERS`, what `make demo` runs the outlet with), the content
+  networks' AS numbers (`collector.demoexporter.traffic.SERVICES`), five in six flows in
+  through an external interface and out through an internal one, TCP/UDP/ICMP with common
+  ports, and a daily pattern (traffic peaks in the evening, is lowest at 06:00 UTC). The
+  materialized views fill `flows` and the rollups as for real flows. Same SQL on 18.16 and
+  modern servers.
 - `demo_console_section(...)`: a `console` configuration section with one built-in
   user, to start `flowweir console` beside the demo pipeline.
 - `start_demo_console(config, directory)`: both, for `scripts/demo.py`: backfill the past
@@ -14,72 +20,172 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collector.config.root import parse_config
+from collector.config.types import EXPORTER_ATTRIBUTES
 from collector.console.auth import hash_password
+from collector.demoexporter.config import RouterConfig, parse_demo_config
+from collector.demoexporter.traffic import SERVICES
 from collector.devservices.base import free_port
 from collector.devservices.daemon import Daemon
+from collector.outlet.config import OutletConfig
+from collector.outlet.core.classify import ExporterClassifier, InterfaceClassifier
 from collector.schema.columns import COLUMNS, IP
 from collector.schema.ddl import RAW_TABLE, sql_string
 from collector.schema.executor import DriverExecutor
 
-EXPORTERS = ("edge1-par", "edge2-ams", "core1-fra")
-# ifIndex: (name, description, provider, connectivity, boundary, speed Mbit/s)
-INTERFACES = {
-    1: ("et-0/0/1", "Transit: Cogent 100G", "Cogent", "Transit", 1, 100000),
-    2: ("et-0/0/2", "Peering: FranceIX", "FranceIX", "Peering", 1, 100000),
-    3: ("xe-1/0/0", "Core: par2", "", "core", 2, 10000),
-    4: ("xe-1/0/1", "Customer: ACME", "", "customer", 2, 10000),
+# The outlet's classifiers in `make demo`: exporter group/role/site from the routers' names,
+# interface connectivity/provider/boundary from their descriptions (`Transit: Cogent`).
+DEMO_CLASSIFIERS: dict[str, Any] = {
+    "exporter-classifiers": [
+        {
+            "match": {"name": r"^edge\d\.(?P<site>[a-z]+\d)$"},
+            "set": {"group": "edge", "role": "peering", "site": "$site"},
+        }
+    ],
+    "interface-classifiers": [
+        {
+            "match": {"description": r"^(?P<kind>Transit|Peering): (?P<provider>\S+)"},
+            "set": {"connectivity": "$kind", "provider": "$provider", "boundary": "external"},
+        },
+        {"match": {"description": "^(Core|Customer)"}, "set": {"boundary": "internal"}},
+    ],
 }
-SOURCE_AS = ((15169, "US"), (13335, "US"), (16509, "US"), (32934, "IE"), (2906, "NL"), (3215, "FR"))
+_BOUNDARY = {"external": 1, "internal": 2}
 PORTS = (443, 443, 443, 80, 53, 22, 123, 8443)
+# A source country per content network, the rest US (illustrative, as the former backfill's:
+# the demo runs without a GeoIP database, so its live flows carry no country).
+COUNTRIES = {2906: "NL", 32934: "IE", 16276: "FR", 20940: "NL"}
+
+
+@dataclass(frozen=True)
+class Interface:
+    index: int
+    name: str
+    description: str
+    speed: int  # Mbit/s
+    provider: str
+    connectivity: str
+    boundary: int  # 0 undefined, 1 external, 2 internal
+    external: bool  # traffic from the Internet enters here (the demo exporter's notion)
+
+
+@dataclass(frozen=True)
+class Exporter:
+    address: str  # 16 bytes in hex, IPv4 mapped as the outlet stores it
+    sampling_rate: int
+    attributes: dict[str, str]  # name, group, role, site, region, tenant
+    interfaces: tuple[Interface, ...]
+
+
+def classified_exporters(
+    routers: Sequence[RouterConfig], outlet: OutletConfig | None = None
+) -> list[Exporter]:
+    """The demo exporter's routers as the outlet stores their flows: names from their agents
+    (sysName, ifName, ifAlias, ifHighSpeed), the rest from `outlet`'s classifiers."""
+    outlet = outlet or parse_config({"outlet": DEMO_CLASSIFIERS}).outlet
+    exporter_rules = ExporterClassifier(outlet.exporter_classifiers)
+    interface_rules = InterfaceClassifier(outlet.interface_classifiers)
+    out = []
+    for r in routers:
+        address = ipaddress.ip_address(r.address)
+        if isinstance(address, ipaddress.IPv4Address):
+            address = ipaddress.IPv6Address(f"::ffff:{address}")
+        attrs: dict[str, str] = {str(a): "" for a in EXPORTER_ATTRIBUTES} | {"name": r.name}
+        for k, value in exporter_rules.classify(r.address, r.name).values.items():
+            attrs[k] = attrs[k] or value
+        interfaces = []
+        for i in r.interfaces:
+            got = interface_rules.classify(r.address, r.name, i.name, i.description, i.speed, 0)
+            interfaces.append(
+                Interface(
+                    i.index,
+                    i.name,
+                    i.description,
+                    i.speed,
+                    got.values.get("provider", ""),
+                    got.values.get("connectivity", ""),
+                    _BOUNDARY.get(got.values.get("boundary", ""), 0),
+                    i.external,
+                )
+            )
+        out.append(Exporter(address.packed.hex(), r.sampling_rate, attrs, tuple(interfaces)))
+    return out
 
 
 def _array(values: Any) -> str:
-    return "[" + ", ".join(sql_string(v) if isinstance(v, str) else str(v) for v in values) + "]"
+    def one(v: Any) -> str:
+        if isinstance(v, str):
+            return sql_string(v)
+        if isinstance(v, list | tuple):
+            return _array(v)
+        return str(v)
+
+    return "[" + ", ".join(one(v) for v in values) + "]"
 
 
 def _pick(values: Any, index: str) -> str:
     return f"{_array(values)}[{index} + 1]"
 
 
-def backfill_sql(database: str, start: int, end: int, rows: int, scale: int = 1) -> str:
-    """ClickHouse generates `rows` flows with TimeReceived in [start, end); `scale` multiplies
-    each flow's packets and bytes (the demo matches the live demo exporter's volume with it)."""
+def backfill_sql(
+    database: str,
+    start: int,
+    end: int,
+    rows: int,
+    scale: int = 1,
+    exporters: Sequence[Exporter] | None = None,
+) -> str:
+    """ClickHouse generates `rows` flows with TimeReceived in [start, end) from `exporters`
+    (default: the demo exporter's default routers, classified as `make demo` does); `scale`
+    multiplies each flow's packets and bytes (the demo matches the live volume with it)."""
+    exporters = exporters or classified_exporters(parse_demo_config({}).routers)
     span = max(end - start, 1)
     h = "cityHash64(number)"
-    inbound = f"({h} % 4)"  # 0-1: from transit/peering to core/customer, 2-3: the reverse
-    in_if = f"toUInt32({inbound} + 1)"
-    out_if = f"toUInt32(if({inbound} < 2, 3 + intDiv({h}, 7) % 2, 1 + intDiv({h}, 7) % 2))"
+    r = f"({h} % {len(exporters)})"  # the exporter's position
+    inbound = f"(intDiv({h}, 7) % 6 < 5)"  # five in six flows come in from the Internet
+    # Positions (0-based) of each exporter's external and internal interfaces.
+    external = [[n for n, i in enumerate(e.interfaces) if i.external] for e in exporters]
+    internal = [[n for n, i in enumerate(e.interfaces) if not i.external] for e in exporters]
+
+    def among(positions: list[list[int]], salt: int) -> str:
+        chosen = f"{_array(positions)}[{r} + 1]"
+        return f"{chosen}[intDiv({h}, {salt}) % length({chosen}) + 1]"
+
+    in_pos = f"if({inbound}, {among(external, 11)}, {among(internal, 11)})"
+    out_pos = f"if({inbound}, {among(internal, 41)}, {among(external, 41)})"
+
+    def iface(field: str, position: str) -> str:
+        table = [[getattr(i, field) for i in e.interfaces] for e in exporters]
+        return f"{_array(table)}[{r} + 1][{position} + 1]"
+
     when = f"toUInt32({start} + intDiv(number * {span}, {rows}))"
     # Daily pattern: 0.25 at 06:00 UTC, 1.75 at 18:00.
     daily = f"(1 - 0.75 * cos(2 * pi() * ((({when}) % 86400) / 86400 - 0.25)))"
-    as_index = f"(intDiv({h}, 13) % {len(SOURCE_AS)})"
+    # Content networks by their weight in the demo exporter's traffic.
+    asns = [s.asn for s in SERVICES for _ in range(max(1, round(s.weight)))]
+    as_index = f"(intDiv({h}, 13) % {len(asns)})"
     proto_roll = f"(intDiv({h}, 17) % 100)"
-
-    def iface(field: int, which: str) -> str:
-        values = [INTERFACES[i][field] for i in sorted(INTERFACES)]
-        return f"{_array(values)}[{which}]"
-
     values: dict[str, str] = {
         "TimeReceived": f"toDateTime({when})",
-        "SamplingRate": "toUInt64(1000)",
-        "ExporterAddress": f"toFixedString(unhex(concat('00000000000000000000ffffc00002', "
-        f"{_pick(['01', '02', '03'], f'({h} % 3)')})), 16)",
-        "ExporterName": _pick(EXPORTERS, f"({h} % 3)"),
-        "ExporterSite": _pick(["par", "ams", "fra"], f"({h} % 3)"),
+        "SamplingRate": f"toUInt64({_pick([e.sampling_rate for e in exporters], r)})",
+        "ExporterAddress": f"toFixedString(unhex({_pick([e.address for e in exporters], r)}), 16)",
         "SrcAddr": "toFixedString(unhex(concat('00000000000000000000ffff', "
         f"hex(toUInt32(3325256704 + intDiv({h}, 11) % 65536)))), 16)",
         "DstAddr": "toFixedString(unhex(concat('00000000000000000000ffff', "
         f"hex(toUInt32(3405803776 + intDiv({h}, 19) % 256)))), 16)",
-        "SrcAS": f"toUInt32({_array([a for a, _ in SOURCE_AS])}[{as_index} + 1])",
+        "SrcAS": f"toUInt32({_pick(asns, as_index)})",
         "DstAS": "toUInt32(64500)",
-        "SrcNetCountry": f"{_array([c for _, c in SOURCE_AS])}[{as_index} + 1]",
+        "SrcNetCountry": _pick([COUNTRIES.get(a, "US") for a in asns], as_index),
         "DstNetCountry": "'FR'",
-        "InIf": in_if,
-        "OutIf": out_if,
+        "InIf": f"toUInt32({iface('index', in_pos)})",
+        "OutIf": f"toUInt32({iface('index', out_pos)})",
         "EType": "toUInt16(2048)",
         "Proto": f"toUInt8(if({proto_roll} < 80, 6, if({proto_roll} < 98, 17, 1)))",
         "SrcPort": f"toUInt16({_pick(PORTS, f'(intDiv({h}, 23) % {len(PORTS)})')})",
@@ -90,13 +196,15 @@ def backfill_sql(database: str, start: int, end: int, rows: int, scale: int = 1)
         "ForwardingStatus": "toUInt8(64)",
         "FlowDirection": "toUInt8(1)",
     }
-    for side, which in (("In", in_if), ("Out", out_if)):
-        values[f"{side}IfName"] = iface(0, which)
-        values[f"{side}IfDescription"] = iface(1, which)
-        values[f"{side}IfProvider"] = iface(2, which)
-        values[f"{side}IfConnectivity"] = iface(3, which)
-        values[f"{side}IfBoundary"] = f"toUInt8({iface(4, which)})"
-        values[f"{side}IfSpeed"] = f"toUInt32({iface(5, which)})"
+    for attr in EXPORTER_ATTRIBUTES:
+        values[f"Exporter{attr.capitalize()}"] = _pick([e.attributes[attr] for e in exporters], r)
+    for side, position in (("In", in_pos), ("Out", out_pos)):
+        values[f"{side}IfName"] = iface("name", position)
+        values[f"{side}IfDescription"] = iface("description", position)
+        values[f"{side}IfProvider"] = iface("provider", position)
+        values[f"{side}IfConnectivity"] = iface("connectivity", position)
+        values[f"{side}IfBoundary"] = f"toUInt8({iface('boundary', position)})"
+        values[f"{side}IfSpeed"] = f"toUInt32({iface('speed', position)})"
     exprs = []
     for col in COLUMNS:
         if col.name in values:
@@ -150,9 +258,12 @@ def start_demo_console(
     database = ch.get("database", "flowweir")
     server = ch.get("servers", ["127.0.0.1:9000"])[0]
     end = int(time.time() if now is None else now) - 60
+    routers = parse_demo_config(config).routers
+    outlet = {**DEMO_CLASSIFIERS, **(config.get("outlet") or {})}  # the demo's, else these
+    exporters = classified_exporters(routers, parse_config({"outlet": outlet}).outlet)
     executor = DriverExecutor(server, ch.get("username", "default"), ch.get("password", ""), 300)
     try:
-        executor.query(backfill_sql(database, end - hours * 3600, end, rows, scale))
+        executor.query(backfill_sql(database, end - hours * 3600, end, rows, scale, exporters))
     finally:
         executor.close()
     listen = f"127.0.0.1:{free_port()}"

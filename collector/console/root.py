@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector.config.root import Config
 from collector.console import metrics as m
@@ -60,12 +63,62 @@ source tree (or install a wheel built after it). The API works: <a href="{p}/doc
 """
 
 
-def _identify(request: Request) -> Identity:
+async def _identify(request: Request) -> Identity:
+    """On the event loop when no password is to be hashed (every request but a user's first),
+    else in a worker thread (scrypt takes ~50 ms): a sync dependency would cost every request
+    a hop to the thread pool and back before the endpoint's own."""
     console: Console = request.app.state.console
-    return console.identify(request)
+    if console.auth.is_quick(dict(request.headers)):
+        return console.identify(request)
+    return await run_in_threadpool(console.identify, request)
 
 
 User = Annotated[Identity, Depends(_identify)]
+
+
+def json_answer(model: BaseModel) -> Response:
+    """`model` as JSON by pydantic's own serializer. Returning the model would have FastAPI
+    validate it again against the response model and serialize it in Python: milliseconds
+    for a graph's thousands of numbers. The route keeps `response_model` for the OpenAPI."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+class CountRequests:
+    """`flowweir_console_http_requests_total` by route and status class. A plain ASGI
+    middleware: `@app.middleware("http")` would pass every answer through a task and a stream."""
+
+    def __init__(self, app: ASGIApp, stats: Stats) -> None:
+        self.app = app
+        self.stats = stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = getattr(scope.get("route"), "path", "other")
+            self.stats.inc(m.REQUESTS, (path, f"{status // 100}xx"))
+
+
+class Assets(StaticFiles):
+    """The built UI files. Their names carry a hash of their content (Vite), so a browser may
+    keep them for good and not ask again on every page opened (a round trip before the
+    page's script may even start)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 def tables_from(config: Config) -> Tables:
@@ -164,9 +217,14 @@ class Console:
             index = {t: i for i, t in enumerate(times)}
             names = [reverse_name(d) if reverse else d for d in req.dimensions]
             by_key: dict[tuple[str, ...], list[float]] = {}
+            labelled: dict[tuple[Any, ...], tuple[str, ...]] = {}  # a series has many rows
+            used = names[: statement.dimensions]
             for row in rows:
-                raw = [str(v) for v in row[1 : 1 + statement.dimensions]]
-                key = tuple(self.as_names.labels(names[: len(raw)], raw))
+                raw = row[1 : 1 + statement.dimensions]
+                key = labelled.get(raw)
+                if key is None:
+                    key = tuple(self.as_names.labels(used, [str(v) for v in raw]))
+                    labelled[raw] = key
                 values = by_key.setdefault(key, [0.0] * npoints)
                 i = index.get(int(row[0]) + shift)
                 if i is not None:
@@ -399,13 +457,7 @@ class Console:
         console = self
         app.state.console = self
 
-        @app.middleware("http")
-        async def count(request: Request, call_next: Any) -> Response:
-            response: Response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "other")
-            console.stats.inc(m.REQUESTS, (path, f"{response.status_code // 100}xx"))
-            return response
+        app.add_middleware(CountRequests, stats=console.stats)
 
         @app.exception_handler(FilterError)
         async def filter_error(request: Request, exc: FilterError) -> JSONResponse:
@@ -441,24 +493,25 @@ class Console:
                 {"service": "console", "ok": ok, **details}, status_code=200 if ok else 503
             )
 
+        # Endpoints that neither query nor block are `async`: no hop to the thread pool.
         @app.get(f"{PREFIX}/user", tags=["session"])
-        def user(who: User) -> api.User:
+        async def user(who: User) -> api.User:
             return api.User(name=who.name, email=who.email)
 
         @app.get(f"{PREFIX}/dimensions", tags=["graphs"])
-        def dimensions(who: User) -> list[api.DimensionInfo]:
+        async def dimensions(who: User) -> list[api.DimensionInfo]:
             return [
                 api.DimensionInfo(name=d.name, in_rollups=d.columns <= ROLLUP_COLUMNS, doc=d.doc)
                 for d in DIMENSIONS.values()
             ]
 
-        @app.post(f"{PREFIX}/graph/line", tags=["graphs"])
-        def graph_line(req: api.GraphRequest, who: User) -> api.LineGraph:
-            return console.line_graph(req)
+        @app.post(f"{PREFIX}/graph/line", tags=["graphs"], response_model=api.LineGraph)
+        def graph_line(req: api.GraphRequest, who: User) -> Response:
+            return json_answer(console.line_graph(req))
 
-        @app.post(f"{PREFIX}/graph/sankey", tags=["graphs"])
-        def graph_sankey(req: api.SankeyRequest, who: User) -> api.SankeyGraph:
-            return console.sankey_graph(req)
+        @app.post(f"{PREFIX}/graph/sankey", tags=["graphs"], response_model=api.SankeyGraph)
+        def graph_sankey(req: api.SankeyRequest, who: User) -> Response:
+            return json_answer(console.sankey_graph(req))
 
         @app.post(f"{PREFIX}/filter/validate", tags=["filter"])
         def filter_validate(req: api.FilterRequest, who: User) -> api.FilterValidation:
@@ -526,15 +579,15 @@ class Console:
                 raise HTTPException(404, {"message": f"unknown dimension {what!r}"})
             return console.top_widget(wanted)
 
-        @app.get(f"{PREFIX}/widgets/graph", tags=["home"])
-        def widget_graph(who: User) -> api.LineGraph:
+        @app.get(f"{PREFIX}/widgets/graph", tags=["home"], response_model=api.LineGraph)
+        def widget_graph(who: User) -> Response:
             now = console.now()
             req = api.GraphRequest(
                 start=dt.datetime.fromtimestamp(now - 86400, dt.UTC),
                 end=dt.datetime.fromtimestamp(now, dt.UTC),
                 points=144,
             )
-            return console.line_graph(req)
+            return json_answer(console.line_graph(req))
 
         @app.get(f"{PREFIX}/exporters", tags=["exporters"])
         def exporters(who: User) -> api.Exporters:
@@ -549,16 +602,16 @@ class Console:
 
         index = STATIC / "index.html"
 
-        def page(who: User) -> Response:
-            if index.exists():
-                return FileResponse(index)
+        async def page(who: User) -> Response:
+            if index.exists():  # 1 kB: read on the event loop, no thread for it
+                return HTMLResponse(index.read_bytes(), headers={"Cache-Control": "no-cache"})
             return HTMLResponse(NOT_BUILT.format(p=PREFIX), status_code=503)
 
         app.get("/", include_in_schema=False)(page)
         for name in PAGES:
             app.get(f"/{name}", include_in_schema=False)(page)
         if (STATIC / "assets").is_dir():
-            app.mount("/assets", StaticFiles(directory=STATIC / "assets"), name="assets")
+            app.mount("/assets", Assets(directory=STATIC / "assets"), name="assets")
         return app
 
     def serve(self) -> None:

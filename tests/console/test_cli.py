@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from collector.console.demo import start_demo_console
+from collector.demoexporter.config import DemoExporterConfig
 from tests.console.conftest import migrated
 
 HOUR = 3600
@@ -62,12 +63,32 @@ def test_console_daemon_over_a_backfilled_day(clickhouse_server, tmp_path: Path)
             },
         )
         assert graph["table"]["name"] == "flows_1h0m0s"
-        assert {s["dimensions"][0] for s in graph["series"]} == {"Cogent", "FranceIX"}
+        # The demo exporter's transits and peerings (edge1.par1, edge2.par1, edge1.fra1).
+        assert {s["dimensions"][0] for s in graph["series"]} == {
+            "Cogent",
+            "Lumen",
+            "Arelion",
+            "FranceIX",
+            "DE-CIX",
+        }
         # The daily pattern: 18:00 UTC carries several times what 06:00 does.
         total = [sum(s["values"][i] for s in graph["series"]) for i in range(24)]
         hours = [time.gmtime(now - 24 * HOUR + i * HOUR).tm_hour for i in range(24)]
         evening, morning = total[hours.index(18)], total[hours.index(6)]
         assert evening > 3 * morning
+        # The live demo's routers: the same addresses, names and interfaces as their agents
+        # answer, so the backfilled day and the live flows are the same series.
+        routers = DemoExporterConfig().routers
+        seen = executor.query(
+            f"SELECT DISTINCT IPv6NumToString(ExporterAddress), ExporterName, ExporterSite, "
+            f"SamplingRate, InIf, InIfName, InIfDescription, InIfSpeed FROM {db}.flows"
+        )
+        assert {(r[0], r[1], r[2], r[3]) for r in seen} == {
+            (f"::ffff:{r.address}", r.name, r.name.split(".")[1], r.sampling_rate) for r in routers
+        }
+        assert {(r[1], r[4], r[5], r[6], r[7]) for r in seen} == {
+            (r.name, i.index, i.name, i.description, i.speed) for r in routers for i in r.interfaces
+        }
         with pytest.raises(urllib.error.HTTPError) as refused:
             post(console.url("graph/line"), {"start": now - HOUR, "end": now}, auth="demo:nope")
         assert refused.value.code == 401

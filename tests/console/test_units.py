@@ -133,3 +133,29 @@ def test_line_plan(dialect: object) -> None:
     assert "OutIfProvider" in plan.reverse.sql and "InIfProvider" not in plan.reverse.sql
     bucket = "toStartOfInterval" if dialect is MODERN else "intDiv"
     assert bucket in plan.main.sql
+
+
+def test_only_a_credentials_first_check_hashes_a_password() -> None:
+    """The console checks known credentials on its event loop and hashes (scrypt, ~50 ms)
+    in a worker thread: `is_quick` must say False exactly when a hash is ahead."""
+    import base64
+
+    from collector.console.auth import Authenticator, AuthError, hash_password
+    from collector.console.config import AuthConfig, ConsoleUser
+
+    auth = Authenticator(
+        AuthConfig(users=[ConsoleUser(name="ann", password_hash=hash_password("pw"))])
+    )
+
+    def basic(text: str) -> dict[str, str]:
+        return {"authorization": "Basic " + base64.b64encode(text.encode()).decode()}
+
+    assert not auth.is_quick(basic("ann:pw"))
+    assert auth.identify(basic("ann:pw"), "127.0.0.1").name == "ann"
+    assert auth.is_quick(basic("ann:pw"))
+    assert not auth.is_quick(basic("ann:wrong"))  # another password: hashed once, refused
+    with pytest.raises(AuthError):
+        auth.identify(basic("ann:wrong"), "127.0.0.1")
+    assert auth.is_quick(basic("ann:wrong"))
+    assert auth.is_quick(basic("bob:pw"))  # unknown user, malformed header: nothing to hash
+    assert auth.is_quick({"authorization": "Basic !!"})

@@ -1,6 +1,12 @@
 // Graphs with ECharts: stacked, 100% stacked, lines, grid (one small chart per series), sankey.
-import * as echarts from "echarts";
+// Only the parts drawn here (the whole of ECharts is three times the size to load and parse).
+import { LineChart, SankeyChart } from "echarts/charts";
+import { GridComponent, LegendComponent, TitleComponent, TooltipComponent } from "echarts/components";
+import * as echarts from "echarts/core";
+import { CanvasRenderer } from "echarts/renderers";
 import { formatValue } from "./format.js";
+
+echarts.use([LineChart, SankeyChart, GridComponent, LegendComponent, TitleComponent, TooltipComponent, CanvasRenderer]);
 
 const charts = new Set();
 window.addEventListener("resize", () => charts.forEach((c) => c.resize()));

@@ -1,9 +1,12 @@
 // Home (widgets), exporters and saved views.
 import { api } from "./api.js";
-import { disposeCharts, lineOption, makeChart } from "./chart.js";
 import { compact, el, formatValue } from "./format.js";
 
 export async function home(root) {
+  // The graph, ECharts and the tiles' numbers at once; each drawn when it is there.
+  const charts = import("./chart.js"); // ECharts, its own chunk
+  const pending = api("widgets/graph");
+  pending.catch(() => {}); // awaited below
   const rate = await api("widgets/flow-rate");
   const tiles = el("section", { class: "tiles" },
     el("div", { class: "tile" }, el("b", {}, rate.flows_per_second.toFixed(1)), " flows/s (last minute)"),
@@ -22,7 +25,8 @@ export async function home(root) {
       }
     });
   }
-  const graph = await api("widgets/graph");
+  const graph = await pending;
+  const { disposeCharts, lineOption, makeChart } = await charts;
   disposeCharts();
   makeChart(chartBox).setOption(lineOption(graph, "stacked"));
 }

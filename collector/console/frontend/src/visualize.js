@@ -1,8 +1,6 @@
 // The visualize page: every control writes the URL; the URL alone redraws the same view.
 import { api } from "./api.js";
-import { disposeCharts, lineOption, makeChart, sankeyOption } from "./chart.js";
 import { dimensionPicker } from "./dimensions.js";
-import { filterEditor } from "./filter-editor.js";
 import { el, formatTotal, formatValue, unitLabel } from "./format.js";
 import { resolveTime, timeRange } from "./timerange.js";
 
@@ -33,7 +31,13 @@ function select(id, value, options, onChange) {
 export async function visualize(root) {
   const state = readState();
   history.replaceState(null, "", `/visualize?${stateQuery(state)}`); // canonical order
+  // The graph is the critical path: ask for it at once, beside the dimensions (the picker),
+  // and load the filter editor (CodeMirror, its own chunk) after it, without waiting for it.
+  const first = fetchGraph();
+  const charts = import("./chart.js"); // ECharts, its own chunk: parsed while the graph comes
   const dims = await api("dimensions");
+  let editor = null;
+  const editorText = () => (editor ? editor.state.doc.toString() : state.filter);
   const go = (changes) => {
     Object.assign(state, changes);
     history.replaceState(null, "", `/visualize?${stateQuery(state)}`);
@@ -51,13 +55,13 @@ export async function visualize(root) {
     const text = ev.target.value;
     if (text === "\u0000save") {
       const name = window.prompt("name of this filter");
-      const current = editor.state.doc.toString();
+      const current = editorText();
       if (name && current) api("saved/filters", { name, filter: current }).then(loadFilters);
       ev.target.value = "";
       return;
     }
     if (text) {
-      editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: text } });
+      editor?.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: text } });
       go({ filter: text });
     }
   } });
@@ -79,7 +83,7 @@ export async function visualize(root) {
       el("label", {}, el("input", { id: "bidirectional", type: "checkbox", checked: state.bidirectional === "1", onchange: (ev) => go({ bidirectional: ev.target.checked ? "1" : "" }) }), " bidirectional"),
       el("label", {}, "compare ", select("previous", state.previous, [["none", "—"], ["day", "day before"], ["week", "week before"]], (v) => go({ previous: v }))),
     ),
-    el("div", { class: "row" }, filterBox, el("button", { id: "apply", class: "primary", onclick: () => go({ filter: editor.state.doc.toString() }) }, "Apply"), savedFilters),
+    el("div", { class: "row" }, filterBox, el("button", { id: "apply", class: "primary", onclick: () => go({ filter: editorText() }) }, "Apply"), savedFilters),
     errorBox,
   );
   root.replaceChildren(
@@ -87,12 +91,14 @@ export async function visualize(root) {
     el("details", { class: "sql" }, el("summary", {}, "SQL"), sql),
     el("div", { class: "row" }, saveName, el("button", { id: "save-view", onclick: save }, "Save view"), saved),
   );
-  const editor = filterEditor(filterBox, state.filter, {
-    onSubmit: (text) => go({ filter: text }),
-    onError: (res) => {
-      errorBox.hidden = !res;
-      errorBox.textContent = res ? `line ${res.line}, column ${res.column}: ${res.message}` : "";
-    },
+  import("./filter-editor.js").then(({ filterEditor }) => {
+    editor = filterEditor(filterBox, state.filter, {
+      onSubmit: (text) => go({ filter: text }),
+      onError: (res) => {
+        errorBox.hidden = !res;
+        errorBox.textContent = res ? `line ${res.line}, column ${res.column}: ${res.message}` : "";
+      },
+    });
   });
 
   async function save() {
@@ -101,7 +107,8 @@ export async function visualize(root) {
     saved.replaceChildren("saved: ", el("a", { id: "view-link", href: `/v/${view.id}` }, `${location.origin}/v/${view.id}`));
   }
 
-  async function draw() {
+  // The request of the state's graph, or an Error for a time the picker cannot resolve.
+  function fetchGraph() {
     let request;
     try {
       request = {
@@ -119,14 +126,24 @@ export async function visualize(root) {
         truncate_v6: Number(state.v6),
       };
     } catch (e) {
-      status.textContent = e.message;
+      return { invalid: e };
+    }
+    const pending = api(state.graph === "sankey" ? "graph/sankey" : "graph/line", request);
+    pending.catch(() => {}); // handled by draw(); not an unhandled rejection meanwhile
+    return { pending };
+  }
+
+  async function draw(asked = fetchGraph()) {
+    if (asked.invalid) {
+      status.textContent = asked.invalid.message;
       return;
     }
     status.textContent = "loading…";
     document.body.dataset.drawn = "";
     try {
       const sankey = state.graph === "sankey";
-      const graph = await api(sankey ? "graph/sankey" : "graph/line", request);
+      const graph = await asked.pending;
+      const { disposeCharts, lineOption, makeChart, sankeyOption } = await charts;
       disposeCharts();
       chartBox.replaceChildren();
       if (sankey) {
@@ -175,5 +192,5 @@ export async function visualize(root) {
     table.dataset.unit = unitLabel(graph.unit);
   }
 
-  draw();
+  draw(first);
 }
