@@ -157,9 +157,10 @@ def test_console_reads_the_table_layout_the_orchestrator_creates() -> None:
         assert found, template
         return ast.literal_eval(found.group(1))
 
-    assert fallback(console["flowweir_console_flows_retention"]) == orchestrator[
-        "flowweir_orchestrator_retention"
-    ]
+    assert (
+        fallback(console["flowweir_console_flows_retention"])
+        == orchestrator["flowweir_orchestrator_retention"]
+    )
     assert (
         fallback(console["flowweir_console_resolutions"])
         == orchestrator["flowweir_orchestrator_resolutions"]
