@@ -16,6 +16,11 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 rm -f "$out"/flowweir-*.whl
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
+# The console's web UI goes into the wheel (package data): build it here, with Node, so that no
+# host needs Node (make console-ui does nothing when the build is up to date).
+make -C "$repo" --no-print-directory console-ui
+[ -f "$repo/collector/console/static/index.html" ] ||
+  { echo "collector/console/static/index.html missing after make console-ui" >&2; exit 1; }
 # Build from a copy so that the work tree's build/ and egg-info stay untouched.
 tar -C "$repo" -c pyproject.toml README.md collector enrich bpf 2>/dev/null | tar -C "$build" -x
 "$py" -m pip wheel --disable-pip-version-check -q --no-deps -w "$out" "$build" >"$out/pip-flowweir.log" 2>&1 ||

@@ -4,6 +4,7 @@ the service works. The Ansible tooling lives in .venv-ansible (scripts/install-a
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -140,6 +141,30 @@ def test_role_variables_are_prefixed_and_documented(role: str) -> None:
         assert "{{ ansible_managed }}" in template.read_text(), f"{template} lacks ansible_managed"
     assert (base / "tasks" / "setup-Debian.yml").exists()
     assert (base / "vars" / "Debian.yml").exists()
+
+
+def test_console_reads_the_table_layout_the_orchestrator_creates() -> None:
+    """The console picks the table a graph reads from the orchestrator's retention and rollups:
+    when the inventory leaves them to the orchestrator role's defaults, the console role's
+    fallbacks must be those same values (a rollup the console believes in and the orchestrator
+    never created would fail every graph that picks it)."""
+    roles = ROOT / "roles"
+    orchestrator = yaml.safe_load((roles / "flowweir_orchestrator/defaults/main.yml").read_text())
+    console = yaml.safe_load((roles / "flowweir_console/defaults/main.yml").read_text())
+
+    def fallback(template: str) -> object:
+        found = re.search(r"\|\s*default\((.*)\)\s*}}\s*$", template, re.S)
+        assert found, template
+        return ast.literal_eval(found.group(1))
+
+    assert (
+        fallback(console["flowweir_console_flows_retention"])
+        == orchestrator["flowweir_orchestrator_retention"]
+    )
+    assert (
+        fallback(console["flowweir_console_resolutions"])
+        == orchestrator["flowweir_orchestrator_resolutions"]
+    )
 
 
 def test_vagrantfile_validates() -> None:
