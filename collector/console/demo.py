@@ -65,7 +65,7 @@ COUNTRIES = {2906: "NL", 32934: "IE", 16276: "FR", 20940: "NL"}
 
 
 @dataclass(frozen=True)
-class Interface:
+class BackfillInterface:
     index: int
     name: str
     description: str
@@ -77,16 +77,16 @@ class Interface:
 
 
 @dataclass(frozen=True)
-class Exporter:
+class BackfillExporter:
     address: str  # 16 bytes in hex, IPv4 mapped as the outlet stores it
     sampling_rate: int
     attributes: dict[str, str]  # name, group, role, site, region, tenant
-    interfaces: tuple[Interface, ...]
+    interfaces: tuple[BackfillInterface, ...]
 
 
 def classified_exporters(
     routers: Sequence[RouterConfig], outlet: OutletConfig | None = None
-) -> list[Exporter]:
+) -> list[BackfillExporter]:
     """The demo exporter's routers as the outlet stores their flows: names from their agents
     (sysName, ifName, ifAlias, ifHighSpeed), the rest from `outlet`'s classifiers."""
     outlet = outlet or parse_config({"outlet": DEMO_CLASSIFIERS}).outlet
@@ -104,7 +104,7 @@ def classified_exporters(
         for i in r.interfaces:
             got = interface_rules.classify(r.address, r.name, i.name, i.description, i.speed, 0)
             interfaces.append(
-                Interface(
+                BackfillInterface(
                     i.index,
                     i.name,
                     i.description,
@@ -115,7 +115,9 @@ def classified_exporters(
                     i.external,
                 )
             )
-        out.append(Exporter(address.packed.hex(), r.sampling_rate, attrs, tuple(interfaces)))
+        out.append(
+            BackfillExporter(address.packed.hex(), r.sampling_rate, attrs, tuple(interfaces))
+        )
     return out
 
 
@@ -140,7 +142,7 @@ def backfill_sql(
     end: int,
     rows: int,
     scale: int = 1,
-    exporters: Sequence[Exporter] | None = None,
+    exporters: Sequence[BackfillExporter] | None = None,
 ) -> str:
     """ClickHouse generates `rows` flows with TimeReceived in [start, end) from `exporters`
     (default: the demo exporter's default routers, classified as `make demo` does); `scale`
