@@ -105,15 +105,20 @@ def test_console_daemon_over_a_backfilled_day(clickhouse_server, tmp_path: Path)
         console.stop()
 
 
-def test_config_errors_are_one_line(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("console:\n  auth:\n    mode: ldap\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "console", "--config", str(bad)],
+def run_console(config: Path) -> subprocess.CompletedProcess[str]:
+    """`flowweir console --config CONFIG` that is expected to refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "collector.cli", "console", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_config_errors_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("console:\n  auth:\n    mode: ldap\n")
+    run = run_console(bad)
     assert run.returncode == 1
     assert "console.auth.mode" in run.stderr and "Traceback" not in run.stderr
 
@@ -128,12 +133,7 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
             f"console:\n  http: {{listen: '127.0.0.1:{port}'}}\n"
             f"  state-file: {tmp_path / 'state.sqlite'}\n"
         )
-        run = subprocess.run(
-            [sys.executable, "-m", "collector.cli", "console", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_console(config)
     assert run.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in run.stderr
     assert "change console.http.listen" in run.stderr and "Traceback" not in run.stderr
