@@ -21,6 +21,7 @@ from collector.outlet.decoder.headers import (
     DECAP_NONE,
     PAD,
     be32_reader,
+    items,
     parse_headers,
     take_rows,
     words,
@@ -104,44 +105,63 @@ class SflowDecoder:
         self.dg_time.append(env.receive_time_ns // NS)
         self.dg_decap.append(decap)
 
-    def _samples(self, u: np.ndarray, be32: Any) -> np.ndarray:
-        """Walk every datagram's samples and records in NumPy: (n, 5) rows of (sample,
-        expanded, datagram, raw header record or -1, extended switch record or -1), global
-        offsets. Malformed samples and datagrams are counted per exporter as before."""
-        ndg = len(self.scan)
+    def _samples(self, u: np.ndarray, be32: Any) -> tuple[np.ndarray, ...]:
+        """Walk every datagram's samples and records in NumPy: columns (sample, expanded,
+        datagram, raw header record or -1, extended switch record or -1) of global offsets.
+        Malformed samples and datagrams are counted per exporter as before.
+
+        A step reads each walking datagram's (or sample's) next format and length with one
+        gather; what a sample is (flow sample, expanded, long enough) is worked out once for
+        all steps after the walk; arrays are compacted only when a datagram stops early."""
         scan = np.array(self.scan, dtype=np.int64).reshape(-1, 3)
-        pos, end, left = scan[:, 0].copy(), scan[:, 1], scan[:, 2].copy()
+        ndg = len(scan)
+        pos, end, left = scan[:, 0].copy(), scan[:, 1].copy(), scan[:, 2].copy()
         truncated = np.zeros(ndg, dtype=np.int64)
         bad = np.zeros(ndg, dtype=np.int64)
         found: list[tuple[np.ndarray, ...]] = []
-        act = np.flatnonzero(left > 0)
         joined = self._joined
-        for it in range(VECTOR_SAMPLES):
-            if not act.size:
-                break
+        pairs = items(u, 8)
+        last = len(pairs) - 1
+        act = np.flatnonzero(left > 0)
+        p, e, count = pos[act], end[act], left[act]
+        steps: list[tuple[np.ndarray, ...]] = []  # per step: datagram, offset, format, next, ok
+        it = 0
+        while it < VECTOR_SAMPLES and act.size:
             if act.size < VECTOR_MIN:  # few datagrams left: the same steps, in Python
+                pos[act], left[act] = p, count - it
                 act = _samples_py(joined, act, pos, end, left, truncated, bad, found,
                                   VECTOR_SAMPLES - it)  # fmt: skip
                 break
-            p, e = pos[act], end[act]
-            pair = words(u, p, 2)
-            fmt, slen = pair[:, 0], pair[:, 1].astype(np.int64)
-            nxt = p + 8 + slen
-            ok = (p + 8 <= e) & (nxt <= e)
-            truncated[act[~ok]] += 1
-            q = p + 8
-            expanded = fmt == 3
-            r = q + np.where(expanded, 44, 32)
-            flow = ok & ((fmt == 1) | expanded)
-            short = flow & (r > nxt)
-            bad[act[short]] += 1
-            good = flow & ~short
-            found.append((q[good], expanded[good], act[good], nxt[good], r[good]))
-            pos[act[ok]] = nxt[ok]
-            left[act] -= 1
-            act = act[ok & (left[act] > 0)]
-        if found:
+            pair = pairs[np.minimum(p, last)].view(">u4").reshape(-1, 2)
+            nxt = p + 8 + pair[:, 1]
+            ok = nxt <= e  # (the 8-byte sample header fits too: the length is unsigned)
+            steps.append((act, p, pair[:, 0], nxt, ok))
+            it += 1
+            stay = ok & (count > it)
+            if stay.all():
+                p = nxt
+            else:
+                act, p, e, count = act[stay], nxt[stay], e[stay], count[stay]
+        else:
+            pos[act], left[act] = p, count - it
+        if steps:
+            dgs, ps, fmts, nxts, oks = (np.concatenate(col) for col in zip(*steps, strict=True))
+            if not oks.all():
+                truncated += np.bincount(dgs[~oks], minlength=ndg)
+            expanded = fmts == 3
+            r = ps + np.where(expanded, 52, 40)  # past the sample's fixed fields
+            flow = oks & ((fmts == 1) | expanded)
+            short = flow & (r > nxts)
+            if short.any():
+                bad += np.bincount(dgs[short], minlength=ndg)
+                flow &= ~short
+            if not flow.all():
+                dgs, ps, expanded, nxts, r = (x[flow] for x in (dgs, ps, expanded, nxts, r))
+            found.insert(0, (ps + 8, expanded, dgs, nxts, r))
+        if len(found) > 1:
             q, expanded, dg, send, r = (np.concatenate(col) for col in zip(*found, strict=True))
+        elif found:
+            q, expanded, dg, send, r = found[0]
         else:
             q = expanded = dg = send = r = np.zeros(0, dtype=np.int64)
         n = len(q)
@@ -150,33 +170,47 @@ class SflowDecoder:
         valid = np.ones(n, dtype=bool)
         rpos, rleft = r.copy(), be32(r - 4).astype(np.int64) if n else r.copy()
         extra: list[tuple[np.ndarray, ...]] = []
+        blocks = items(u, 24)  # a record's format, length and a raw header record's fields
+        last = len(blocks) - 1
         ract = np.flatnonzero(rleft > 0)
-        for it in range(VECTOR_RECORDS):
-            if not ract.size:
-                break
+        every = len(ract) == n  # ract is all rows in order: scatters are plain masks
+        rp, se, rl = rpos[ract], send[ract], rleft[ract]
+        it = 0
+        while it < VECTOR_RECORDS and ract.size:
             if ract.size < VECTOR_MIN:  # few samples left: the same steps, in Python
+                rpos[ract], rleft[ract] = rp, rl
                 ract = _records_py(joined, ract, rpos, rleft, send, valid, raw, sw, extra,
                                    VECTOR_RECORDS - it)  # fmt: skip
                 break
-            rp, se = rpos[ract], send[ract]
-            pair = words(u, rp, 2)
-            rfmt, rlen = pair[:, 0], pair[:, 1].astype(np.int64)
+            it += 1
+            block = blocks[np.minimum(rp, last)].view(">u4").reshape(-1, 6)
+            rfmt, rlen = block[:, 0], block[:, 1]
             rd = rp + 8
             rn = rd + rlen
-            ok = (rp + 8 <= se) & (rn <= se)
+            ok = rn <= se  # (the record header fits too)
             israw = ok & (rfmt == 1)
-            raw_ok = israw & (rlen >= 16) & (be32(rd + 12).astype(np.int64) + 16 <= rlen)
-            fail = ~ok | (israw & ~raw_ok)
-            valid[ract[fail]] = False
-            raw[ract[raw_ok]] = rd[raw_ok]
+            # a raw header record: its 16 bytes of fields, and the header they announce, fit
+            raw_ok = israw & (rlen >= 16) & (block[:, 5] <= rlen - 16)
+            fail = ~ok | (israw ^ raw_ok)
             issw = ok & (rfmt == 1001) & (rlen >= 16)
-            sw[ract[issw]] = rd[issw]
+            if every:
+                valid &= ~fail
+                raw = np.where(raw_ok, rd, raw)
+                sw = np.where(issw, rd, sw)
+            else:
+                valid[ract[fail]] = False
+                raw[ract[raw_ok]] = rd[raw_ok]
+                sw[ract[issw]] = rd[issw]
             ext = ok & ((rfmt == 1002) | (rfmt == 1003) | (rfmt == 3) | (rfmt == 4))
             if ext.any():
                 extra.append((ract[ext], rfmt[ext], rd[ext], rn[ext]))
-            rpos[ract[ok]] = rn[ok]
-            rleft[ract] -= 1
-            ract = ract[~fail & (rleft[ract] > 0)]
+            rl = rl - 1
+            stay = ~fail & (rl > 0)
+            if stay.all():
+                rp = rn
+            else:
+                ract, rp, se, rl = ract[stay], rn[stay], se[stay], rl[stay]
+                every = False
         slow = ract  # samples of many records: walked again in Python
         valid[slow] = False
         parsed: dict[int, list[tuple[int, dict[str, Any]]]] = {}
@@ -194,8 +228,11 @@ class SflowDecoder:
         invalid = ~valid
         invalid[slow] = False
         np.add.at(bad, dg[invalid], 1)
-        keep = np.flatnonzero(valid)
-        out = np.stack([q[keep], expanded[keep], dg[keep], raw[keep], sw[keep]], axis=1)
+        cols = [q, expanded.astype(np.int64), dg, raw, sw]
+        if not valid.all():
+            keep = np.flatnonzero(valid)
+            cols = [col[keep] for col in cols]
+        kept = len(cols[0])
         if parsed:
             index = np.cumsum(valid) - 1
             for row, values in parsed.items():
@@ -205,16 +242,19 @@ class SflowDecoder:
         self.rows = []
         for row in slow.tolist():  # many records: the Python walk, from the sample's start
             self._sample(joined, int(q[row]), int(send[row]), int(expanded[row]), int(dg[row]),
-                         len(out))  # fmt: skip
+                         kept)  # fmt: skip
         for i in act.tolist():  # many samples (the rest of the datagram): the Python walk
-            self._rest(joined, int(pos[i]), int(end[i]), int(left[i]), i, len(out))
+            self._rest(joined, int(pos[i]), int(end[i]), int(left[i]), i, kept)
         if self.rows:
-            out = np.concatenate([out, np.array(self.rows, dtype=np.int64).reshape(-1, 5)])
+            more = np.array(self.rows, dtype=np.int64).reshape(-1, 5).T
+            cols = [
+                np.concatenate([col, extra_col]) for col, extra_col in zip(cols, more, strict=True)
+            ]
         for i in np.flatnonzero(truncated).tolist():
             self.c.error(self.dg_exporter[i], m.TRUNCATED, int(truncated[i]))
         for i in np.flatnonzero(bad).tolist():
             self.c.error(self.dg_exporter[i], m.BAD_LENGTH, int(bad[i]))
-        return out
+        return tuple(cols)
 
     def _rest(self, buf: bytes, p: int, end: int, left: int, dg: int, first: int) -> None:
         """The remaining samples of a datagram, one by one."""
@@ -278,12 +318,11 @@ class SflowDecoder:
         nowhere = self.base  # offset of the zero padding, for rows without a record
         be32 = be32_reader(u)
 
-        rows = self._samples(u, be32)
-        n = len(rows)
+        q, expanded, dg, raw, sw = self._samples(u, be32)
+        n = len(q)
         if not n:
             self._reset()
             return []
-        q, expanded, dg, raw, sw = rows.T
         expanded = expanded.astype(bool)
         counts = np.bincount(dg, minlength=len(self.dg_exporter))
         for i in np.flatnonzero(counts).tolist():
