@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from collector.outlet.decoder.batch import EMPTY_U32
-from collector.outlet.decoder.templates import ipv4_to_s16, ipv6_to_s16
 
 WINDOW = 160  # bytes of each header looked at (Ethernet + 2 VLAN + MPLS + IPv6 + TCP fit)
 DECAP_WINDOW = 256  # with a decapsulation mode: outer + tunnel + inner headers
 PAD = DECAP_WINDOW + 64  # zero bytes after the concatenated datagrams
+_MAPPED = np.frombuffer(b"\0\0\xff\xff", dtype=np.uint32)[0]  # bytes 8-11 of ::ffff:a.b.c.d
 
 # Decapsulation modes (per datagram): the inner packet is reported, plain packets dropped.
 DECAP_NONE, DECAP_VXLAN, DECAP_GRE, DECAP_IPIP, DECAP_SRV6 = range(5)
@@ -67,6 +67,8 @@ class _Window:
         return self.flat[self.base + np.minimum(off, self.last)].astype(np.uint32)
 
     def g16(self, off: np.ndarray | int) -> np.ndarray:
+        if isinstance(off, int) and off < self.last:  # a column of big-endian halfwords
+            return self.hdr[:, off : off + 2].view(">u2")[:, 0].astype(np.uint32)
         return (self.g8(off) << 8) | self.g8(off + 1)
 
     def g32(self, off: np.ndarray | int) -> np.ndarray:
@@ -308,12 +310,13 @@ def _ip(w: _Window, l3: np.ndarray, etype: np.ndarray, cols: dict[str, Any]) -> 
     ip = w.take(l3, 40)
     v4, v6, l4proto, l4, fragment, _ = _l4(w, l3, etype, ip)
     seg = w.take(l4, 14)
-    cols["SrcAddr"] = np.where(
-        v4, ipv4_to_s16(ip[:, 12:16]), np.where(v6, ipv6_to_s16(ip[:, 8:24]), b"")
-    )
-    cols["DstAddr"] = np.where(
-        v4, ipv4_to_s16(ip[:, 16:20]), np.where(v6, ipv6_to_s16(ip[:, 24:40]), b"")
-    )
+    # both addresses as 16-byte items: IPv6 bytes 8-40 as they are, IPv4 mapped, else zero
+    ip32 = ip.view(np.uint32)  # (n, 10) words of the raw bytes (byte order kept)
+    addrs = np.zeros((len(ip), 8), dtype=np.uint32)
+    addrs[:, 2] = addrs[:, 6] = _MAPPED
+    addrs[:, 3], addrs[:, 7] = ip32[:, 3], ip32[:, 4]
+    addrs = np.where(v6[:, None], ip32[:, 2:], np.where(v4[:, None], addrs, 0)).view("S16")
+    cols["SrcAddr"], cols["DstAddr"] = addrs[:, 0], addrs[:, 1]
     b0, b1 = ip[:, 0].astype(np.uint32), ip[:, 1].astype(np.uint32)
     l4proto = np.where(v4 | v6, l4proto, 0)
     cols["Proto"] = l4proto.astype(np.uint8)

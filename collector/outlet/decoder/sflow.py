@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from collector.kafka.envelope import Envelope
+from collector.kafka.envelope import FLAG_USE_SRC_ADDR, Envelope
 from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import EMPTY_U32, Chunk
 from collector.outlet.decoder.counters import Counters
@@ -33,6 +33,7 @@ NS = 1_000_000_000
 LOCAL = 0x3FFFFFFF
 SFLOW_VERSION = "sflow5"  # the version label, distinct from NetFlow v5
 _MAPPED = b"\0" * 10 + b"\xff\xff"
+_PADDING = b"\0" * PAD
 
 # sFlow discard reasons (output format 1) -> RFC 7270 forwarding status "dropped" codes.
 # (https://sflow.org/sflow_drops.txt reasons; 131 unroutable, 129/130 ACL, 132 adjacency,
@@ -60,10 +61,12 @@ class SflowDecoder:
     def _reset(self) -> None:
         self.buffers: list[bytes] = []
         self.base = 0
-        self.scan: list[tuple[int, int, int]] = []  # per datagram: first sample, end, count
+        self.scan: list[int] = []  # per datagram: first sample, end, count
         self.rows: list[tuple[int, int, int, int, int]] = []  # sample, expanded, dg, raw, switch
         self.extras: list[tuple[int, int, dict[str, Any]]] = []  # (row, priority, columns)
-        self.dg_exporter: list[bytes] = []
+        self.exporters: list[bytes] = []  # of this flush, each once
+        self._eids: dict[bytes, int] = {}  # exporter -> its index in `exporters`
+        self.dg_eid: list[int] = []  # per datagram: its exporter's index
         self.dg_time: list[int] = []
         self.dg_decap: list[int] = []
         self._joined = b""
@@ -92,16 +95,20 @@ class SflowDecoder:
             c.error(exporter, m.TRUNCATED)
             return
         nsamples = _I.unpack_from(buf, p + 12)[0]
-        if not env.use_src_addr:
+        if not env.flags & FLAG_USE_SRC_ADDR:
             exporter = agent
-        c.datagram(exporter, SFLOW_VERSION)
+        c.datagrams[(exporter, SFLOW_VERSION)] += 1  # (Counters.datagram, inlined)
         if not nsamples:
             return
         base = self.base
-        self.scan.append((base + p + 16, base + end, nsamples))
+        self.scan += (base + p + 16, base + end, nsamples)
         self.buffers.append(buf)
         self.base += end
-        self.dg_exporter.append(exporter)
+        eid = self._eids.get(exporter)
+        if eid is None:
+            eid = self._eids[exporter] = len(self._eids)
+            self.exporters.append(exporter)
+        self.dg_eid.append(eid)
         self.dg_time.append(env.receive_time_ns // NS)
         self.dg_decap.append(decap)
 
@@ -251,14 +258,18 @@ class SflowDecoder:
                 np.concatenate([col, extra_col]) for col, extra_col in zip(cols, more, strict=True)
             ]
         for i in np.flatnonzero(truncated).tolist():
-            self.c.error(self.dg_exporter[i], m.TRUNCATED, int(truncated[i]))
+            self.c.error(self._exporter(i), m.TRUNCATED, int(truncated[i]))
         for i in np.flatnonzero(bad).tolist():
-            self.c.error(self.dg_exporter[i], m.BAD_LENGTH, int(bad[i]))
+            self.c.error(self._exporter(i), m.BAD_LENGTH, int(bad[i]))
         return tuple(cols)
+
+    def _exporter(self, dg: int) -> bytes:
+        """The exporter of datagram `dg` (of this flush)."""
+        return self.exporters[self.dg_eid[dg]]
 
     def _rest(self, buf: bytes, p: int, end: int, left: int, dg: int, first: int) -> None:
         """The remaining samples of a datagram, one by one."""
-        exporter = self.dg_exporter[dg]
+        exporter = self._exporter(dg)
         for _ in range(left):
             if p + 8 > end:
                 self.c.error(exporter, m.TRUNCATED)
@@ -305,7 +316,7 @@ class SflowDecoder:
         else:
             self.rows.append((q, expanded, dg, raw, sw))
             return
-        self.c.error(self.dg_exporter[dg], m.BAD_LENGTH)
+        self.c.error(self._exporter(dg), m.BAD_LENGTH)
         del self.extras[mark:]
 
     def build(self) -> list[Chunk]:
@@ -313,7 +324,8 @@ class SflowDecoder:
         if not self.scan:
             self._reset()
             return []
-        self._joined = b"".join(self.buffers) + b"\0" * PAD
+        self.buffers.append(_PADDING)
+        self._joined = b"".join(self.buffers)  # (one copy: no `+ padding` of the whole)
         u = np.frombuffer(self._joined, dtype=np.uint8)
         nowhere = self.base  # offset of the zero padding, for rows without a record
         be32 = be32_reader(u)
@@ -324,19 +336,26 @@ class SflowDecoder:
             self._reset()
             return []
         expanded = expanded.astype(bool)
-        counts = np.bincount(dg, minlength=len(self.dg_exporter))
+        exporters = self.exporters
+        eid = np.array(self.dg_eid, dtype=np.intp)[dg]
+        counts = np.bincount(eid, minlength=len(exporters))
         for i in np.flatnonzero(counts).tolist():
-            self.c.flows(self.dg_exporter[i], SFLOW_VERSION, int(counts[i]))
+            self.c.flows(exporters[i], SFLOW_VERSION, int(counts[i]))
 
         cols: dict[str, Any] = {}
         # the sample header's first 10 words, gathered once: fields are columns of it
         head = words(u, q, 10)
-        cols["SamplingRate"] = np.where(expanded, head[:, 3], head[:, 2]).astype(np.uint64)
-        inp, out = head[:, 5], head[:, 6]
-        in_fmt = np.where(expanded, head[:, 6], inp >> 30)
-        in_val = np.where(expanded, head[:, 7], inp & LOCAL)
-        out_fmt = np.where(expanded, head[:, 8], out >> 30)
-        out_val = np.where(expanded, head[:, 9], out & LOCAL)
+        if expanded.any():
+            cols["SamplingRate"] = np.where(expanded, head[:, 3], head[:, 2]).astype(np.uint64)
+            inp, out = head[:, 5], head[:, 6]
+            in_fmt = np.where(expanded, head[:, 6], inp >> 30)
+            in_val = np.where(expanded, head[:, 7], inp & LOCAL)
+            out_fmt = np.where(expanded, head[:, 8], out >> 30)
+            out_val = np.where(expanded, head[:, 9], out & LOCAL)
+        else:
+            cols["SamplingRate"] = head[:, 2].astype(np.uint64)
+            inp, out = head[:, 5], head[:, 6]
+            in_fmt, in_val, out_fmt, out_val = inp >> 30, inp & LOCAL, out >> 30, out & LOCAL
         cols["InIf"] = np.where((in_fmt == 0) & (in_val != LOCAL), in_val, 0)
         cols["OutIf"] = np.where((out_fmt == 0) & (out_val != LOCAL), out_val, 0)
         discard = out_fmt == 1
@@ -348,7 +367,7 @@ class SflowDecoder:
                 reason[out_val == code] = value
             status = np.where(discard, reason, status)
         cols["ForwardingStatus"] = status
-        cols["ExporterAddress"] = np.array(self.dg_exporter, dtype="S16")[dg]
+        cols["ExporterAddress"] = np.array(exporters, dtype="S16")[eid]
         cols["TimeReceived"] = np.array(self.dg_time, dtype=np.uint32)[dg]
         cols["Packets"] = np.ones(n, dtype=np.uint64)
 
@@ -357,9 +376,10 @@ class SflowDecoder:
         decap = None
         if any(self.dg_decap):
             decap = np.array(self.dg_decap, dtype=np.uint8)[dg]
-        l3len, keep = parse_headers(u, raw, has_raw, be32, cols, decap)
+        record = words(u, raw - 4, 5)  # record length, protocol, frame length, stripped, size
+        l3len, keep = parse_headers(u, raw, has_raw, be32, cols, decap, record)
         # Bytes: the IP packet's length (NetFlow's meaning), the frame length if not IP
-        frame = np.where(has_raw, be32(raw + 4), 0).astype(np.uint64)
+        frame = np.where(has_raw, record[:, 2], 0).astype(np.uint64)
         cols["Bytes"] = np.where(l3len > 0, l3len, frame)
 
         has_sw = sw >= 0
@@ -378,10 +398,10 @@ class SflowDecoder:
             self._apply_extras(cols, n, decap)
         chunk = (n, cols)
         if keep is not None and not keep.all():
-            dropped = np.bincount(dg[~keep], minlength=len(self.dg_exporter))
+            dropped = np.bincount(dg[~keep], minlength=len(self.dg_eid))
             for i in np.flatnonzero(dropped).tolist():
-                self.c.error(self.dg_exporter[i], m.NOT_ENCAPSULATED, int(dropped[i]))
-                self.c.flows(self.dg_exporter[i], SFLOW_VERSION, -int(dropped[i]))
+                self.c.error(self._exporter(i), m.NOT_ENCAPSULATED, int(dropped[i]))
+                self.c.flows(self._exporter(i), SFLOW_VERSION, -int(dropped[i]))
             chunk = take_rows(n, cols, keep)
         self._reset()
         return [chunk]
