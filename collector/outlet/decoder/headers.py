@@ -96,11 +96,17 @@ def _ethernet(w: _Window, start: np.ndarray | int, active: np.ndarray) -> tuple[
         vlan = np.where(tagged, w.g16(l3) & 0xFFF, vlan)
         etype = np.where(tagged, w.g16(l3 + 2), etype)
         l3 = l3 + 4 * tagged
-    macs = np.zeros((n, 16), dtype=np.uint8)  # both MACs as two big-endian 8-byte words
-    macs[:, 2:8], macs[:, 10:16] = w.take(start, 6), w.take(start + 6, 6)
-    both = np.where(active[:, None], macs.view(">u8"), 0)
+    if isinstance(start, int):  # bytes 0-8 and 4-12 as big-endian words: the MACs in them
+        dmac = w.hdr[:, start : start + 8].view(">u8")[:, 0] >> 16
+        smac = w.hdr[:, start + 4 : start + 12].view(">u8")[:, 0] & 0xFFFF_FFFF_FFFF
+        dmac, smac = np.where(active, dmac, 0), np.where(active, smac, 0)
+    else:
+        macs = np.zeros((n, 16), dtype=np.uint8)  # both MACs as two big-endian 8-byte words
+        macs[:, 2:8], macs[:, 10:16] = w.take(start, 6), w.take(start + 6, 6)
+        both = np.where(active[:, None], macs.view(">u8"), 0)
+        dmac, smac = both[:, 0], both[:, 1]
     l3 = l3 + np.zeros(n, dtype=np.int64) if isinstance(l3, int) else l3
-    return etype, l3, vlan, both[:, 0], both[:, 1]
+    return etype, l3, vlan, dmac, smac
 
 
 def _ipv6_payload(w: _Window, l3: np.ndarray, v6: np.ndarray, first: np.ndarray) -> tuple[Any, ...]:
@@ -313,9 +319,10 @@ def _ip(w: _Window, l3: np.ndarray, etype: np.ndarray, cols: dict[str, Any]) -> 
     # both addresses as 16-byte items: IPv6 bytes 8-40 as they are, IPv4 mapped, else zero
     ip32 = ip.view(np.uint32)  # (n, 10) words of the raw bytes (byte order kept)
     addrs = np.zeros((len(ip), 8), dtype=np.uint32)
-    addrs[:, 2] = addrs[:, 6] = _MAPPED
-    addrs[:, 3], addrs[:, 7] = ip32[:, 3], ip32[:, 4]
-    addrs = np.where(v6[:, None], ip32[:, 2:], np.where(v4[:, None], addrs, 0)).view("S16")
+    addrs[:, 2] = addrs[:, 6] = np.where(v4, _MAPPED, 0)
+    addrs[:, 3], addrs[:, 7] = np.where(v4, ip32[:, 3], 0), np.where(v4, ip32[:, 4], 0)
+    np.copyto(addrs, ip32[:, 2:], where=v6[:, None])
+    addrs = addrs.view("S16")
     cols["SrcAddr"], cols["DstAddr"] = addrs[:, 0], addrs[:, 1]
     b0, b1 = ip[:, 0].astype(np.uint32), ip[:, 1].astype(np.uint32)
     l4proto = np.where(v4 | v6, l4proto, 0)
@@ -325,10 +332,9 @@ def _ip(w: _Window, l3: np.ndarray, etype: np.ndarray, cols: dict[str, Any]) -> 
     )
     cols["IPTTL"] = np.where(v4, ip[:, 8], np.where(v6, ip[:, 7], 0)).astype(np.uint8)
     ports = (v4 | v6) & ~fragment & ((l4proto == 6) | (l4proto == 17))
-    sport = (seg[:, 0].astype(np.uint16) << 8) | seg[:, 1]
-    dport = (seg[:, 2].astype(np.uint16) << 8) | seg[:, 3]
-    cols["SrcPort"] = np.where(ports, sport, 0).astype(np.uint16)
-    cols["DstPort"] = np.where(ports, dport, 0).astype(np.uint16)
+    pair = seg[:, :4].view(">u2")  # source and destination port
+    cols["SrcPort"] = np.where(ports, pair[:, 0], 0).astype(np.uint16)
+    cols["DstPort"] = np.where(ports, pair[:, 1], 0).astype(np.uint16)
     cols["TCPFlags"] = np.where(ports & (l4proto == 6), seg[:, 13], 0).astype(np.uint16)
     icmp4 = v4 & ~fragment & (l4proto == 1)
     icmp6 = v6 & ~fragment & (l4proto == 58)
@@ -337,9 +343,8 @@ def _ip(w: _Window, l3: np.ndarray, etype: np.ndarray, cols: dict[str, Any]) -> 
     cols["ICMPv4Code"] = np.where(icmp4, code, 0).astype(np.uint8)
     cols["ICMPv6Type"] = np.where(icmp6, t, 0).astype(np.uint8)
     cols["ICMPv6Code"] = np.where(icmp6, code, 0).astype(np.uint8)
-    total = (ip[:, 2].astype(np.uint64) << 8) | ip[:, 3]
-    payload = (ip[:, 4].astype(np.uint64) << 8) | ip[:, 5]
-    return np.where(v4, total, np.where(v6, payload + 40, 0)).astype(np.uint64)
+    lengths = ip[:, 2:6].view(">u2").astype(np.uint64)  # IPv4 total, IPv6 payload length
+    return np.where(v4, lengths[:, 0], np.where(v6, lengths[:, 1] + 40, 0))
 
 
 def parse_frames(

@@ -29,6 +29,7 @@ from collector.outlet.decoder.headers import (
 
 _II = struct.Struct("!II")
 _I = struct.Struct("!I")
+_HEAD4 = struct.Struct("!II4s12xI")  # version, address type, IPv4 agent, (3 words), samples
 NS = 1_000_000_000
 LOCAL = 0x3FFFFFFF
 SFLOW_VERSION = "sflow5"  # the version label, distinct from NetFlow v5
@@ -77,24 +78,30 @@ class SflowDecoder:
         buf = env.payload
         end = len(buf)
         c = self.c
-        if end < 8:
-            c.error(exporter, m.TRUNCATED)
-            return
-        version, atype = _II.unpack_from(buf)
-        if version != 5:
-            c.error(exporter, m.UNKNOWN_VERSION)
-            return
-        if atype == 1:
-            agent, p = _MAPPED + buf[8:12], 12
-        elif atype == 2:
-            agent, p = buf[8:24], 24
+        version = atype = 0
+        if end >= 28:  # sFlow v5 of an IPv4 agent, most datagrams: one unpack
+            version, atype, agent, nsamples = _HEAD4.unpack_from(buf)
+        if version == 5 and atype == 1:
+            agent, p = _MAPPED + agent, 12
         else:
-            c.error(exporter, m.BAD_LENGTH)
-            return
-        if p + 16 > end:
-            c.error(exporter, m.TRUNCATED)
-            return
-        nsamples = _I.unpack_from(buf, p + 12)[0]
+            if end < 8:
+                c.error(exporter, m.TRUNCATED)
+                return
+            version, atype = _II.unpack_from(buf)
+            if version != 5:
+                c.error(exporter, m.UNKNOWN_VERSION)
+                return
+            if atype == 1:
+                agent, p = _MAPPED + buf[8:12], 12
+            elif atype == 2:
+                agent, p = buf[8:24], 24
+            else:
+                c.error(exporter, m.BAD_LENGTH)
+                return
+            if p + 16 > end:
+                c.error(exporter, m.TRUNCATED)
+                return
+            nsamples = _I.unpack_from(buf, p + 12)[0]
         if not env.flags & FLAG_USE_SRC_ADDR:
             exporter = agent
         c.datagrams[(exporter, SFLOW_VERSION)] += 1  # (Counters.datagram, inlined)
