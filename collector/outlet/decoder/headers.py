@@ -321,7 +321,8 @@ def _ip(w: _Window, l3: np.ndarray, etype: np.ndarray, cols: dict[str, Any]) -> 
     addrs = np.zeros((len(ip), 8), dtype=np.uint32)
     addrs[:, 2] = addrs[:, 6] = np.where(v4, _MAPPED, 0)
     addrs[:, 3], addrs[:, 7] = np.where(v4, ip32[:, 3], 0), np.where(v4, ip32[:, 4], 0)
-    np.copyto(addrs, ip32[:, 2:], where=v6[:, None])
+    six = np.flatnonzero(v6)
+    addrs[six] = ip32[six, 2:]
     addrs = addrs.view("S16")
     cols["SrcAddr"], cols["DstAddr"] = addrs[:, 0], addrs[:, 1]
     b0, b1 = ip[:, 0].astype(np.uint32), ip[:, 1].astype(np.uint32)
