@@ -83,3 +83,32 @@ def test_counter_samples_are_skipped() -> None:
     tcp = struct.pack("!HHIIBBHHH", 1, 2, 0, 0, 0x50, 0x10, 0, 0, 0)
     flow = _flow_sample([_raw(MACS + b"\x08\x00" + _ipv4(6, tcp))])
     assert decode_datagrams([_sflow(counters, flow)]).n == 1
+
+
+def test_header_ends_at_its_stated_length_whatever_the_record_holds() -> None:
+    """A raw header record whose header-size field says fewer bytes than the record carries:
+    bytes past the stated size are not the packet's (no ports from them), in a flush where
+    other headers are longer, shorter and at the 160-byte window's end."""
+    tcp = struct.pack("!HHIIBBHHH", 443, 40000, 0, 0, 0x50, 0x12, 0, 0, 0)
+    frame = MACS + b"\x08\x00" + _ipv4(6, tcp)  # 54 bytes: Ethernet, IPv4, TCP
+
+    def cut_at(size: int, body: bytes) -> tuple[int, bytes]:
+        padded = body + b"\0" * (-len(body) % 4)
+        return 1, struct.pack("!IIII", 1, 1000, 4, size) + padded
+
+    long_frame = frame + b"\x01" * 200  # longer than the window: its first 160 bytes count
+    samples = [
+        _flow_sample([cut_at(34, frame)]),  # Ethernet + IPv4 only: the TCP bytes do not count
+        _flow_sample([cut_at(54, frame)]),
+        _flow_sample([cut_at(12, frame)]),  # the MACs only: no ethertype
+        _flow_sample([cut_at(len(long_frame), long_frame)]),
+    ]
+    rows = decode_datagrams([_sflow(*samples)] * 3).to_rows()  # (rows: sample by sample)
+    got = [(r["EType"], r["SrcAddr"], r["SrcPort"], r["TCPFlags"], r["Bytes"]) for r in rows]
+    want = [
+        (0x0800, "198.51.100.1", 0, 0, 40),
+        (0x0800, "198.51.100.1", 443, 0x12, 40),
+        (0, "::", 0, 0, 1000),  # not IP: the frame length
+        (0x0800, "198.51.100.1", 443, 0x12, 40),
+    ]  # fmt: skip
+    assert got == [row for row in want for _ in range(3)]
