@@ -74,20 +74,38 @@ class FlowBatch:
         total = sum(n for n, _ in chunks)
         columns: dict[str, np.ndarray] = {}
         for name, dtype in COLUMN_DTYPES.items():
-            given = sum(1 for _, cols in chunks if name in cols)
+            values = [cols.get(name) for _, cols in chunks]
+            given = sum(1 for v in values if v is not None)
             if not given:
                 columns[name] = absent_column(dtype, total)
                 continue
-            covered = given == len(chunks)
+            if given == 1 and len(chunks) == 1:
+                value = values[0]
+                if (
+                    isinstance(value, np.ndarray)
+                    and value.dtype == dtype
+                    and value.shape == (total,)
+                ):
+                    columns[name] = value  # as is: columns are replaced, never written into
+                    continue
             if dtype.kind == "O":
                 arr = np.empty(total, dtype=object)
-                if not covered:
+                if given < len(chunks):
                     arr.fill(EMPTY_U32)
+            elif given == len(chunks) and all(
+                isinstance(v, np.ndarray) and v.shape == (n,)
+                for (n, _), v in zip(chunks, values, strict=True)
+            ):
+                columns[name] = np.concatenate(values, dtype=dtype, casting="unsafe")
+                continue
             else:
-                arr = np.empty(total, dtype=dtype) if covered else np.zeros(total, dtype=dtype)
+                arr = (
+                    np.empty(total, dtype=dtype)
+                    if given == len(chunks)
+                    else np.zeros(total, dtype=dtype)
+                )
             start = 0
-            for n, cols in chunks:
-                value = cols.get(name)
+            for (n, _), value in zip(chunks, values, strict=True):
                 if value is not None:
                     arr[start : start + n] = value
                 start += n
