@@ -74,7 +74,7 @@ class FlowBatch:
         total = sum(n for n, _ in chunks)
         columns: dict[str, np.ndarray] = {}
         for name, dtype in COLUMN_DTYPES.items():
-            values = [cols.get(name) for _, cols in chunks]
+            values: list[Any] = [cols.get(name) for _, cols in chunks]
             given = sum(1 for v in values if v is not None)
             if not given:
                 columns[name] = absent_column(dtype, total)
