@@ -24,7 +24,7 @@ from collector.outlet.decoder import metrics as m
 from collector.outlet.decoder.batch import Chunk
 from collector.outlet.decoder.config import DecoderConfig
 from collector.outlet.decoder.counters import Counters
-from collector.outlet.decoder.headers import DECAP_NONE, parse_frames, take_rows, words
+from collector.outlet.decoder.headers import DECAP_NONE, parse_frames, take_rows
 from collector.outlet.decoder.templates import (
     DATALINK_FRAME_SECTION,
     VARIABLE,
@@ -311,8 +311,9 @@ class NetflowDecoder:
         lens = np.fromiter(map(len, payloads), dtype=np.int64, count=count)
         starts = np.zeros(count, dtype=np.int64)
         np.cumsum(lens[:-1], out=starts[1:])
-        u = np.frombuffer(b"".join(payloads) + _WALK_PAD, dtype=np.uint8)
-        head = words(u, starts, 5).astype(np.int64)
+        payloads.append(_WALK_PAD)
+        u = np.frombuffer(b"".join(payloads), dtype=np.uint8)
+        head = _spans(u, 20)[starts].view(">u4").reshape(count, 5).astype(np.int64)
         version = head[:, 0] >> 16
         v9 = version == 9
         length = head[:, 0] & 0xFFFF
@@ -330,7 +331,7 @@ class NetflowDecoder:
             walking = p + 4 <= e
             if not walking.all():
                 act, p, e = act[walking], p[walking], e[walking]
-            hh = words(u, p, 1)[:, 0].astype(np.int64)
+            hh = _spans(u, 4)[p].view(">u4").astype(np.int64)
             sid, slen = hh >> 16, hh & 0xFFFF
             good = (slen >= 4) & (p + slen <= e) & (sid >= 256)
             if not good.all():
