@@ -85,7 +85,10 @@ VECTOR_MIN = 16
 VECTOR_SETS = 8  # set steps in NumPy; a datagram of more sets is walked in Python
 # template changes mid-flush after which walk_many leaves the rest of the flush to the
 # Python walk (each one costs a new classification of the flush's datagrams)
-VECTOR_REDO = 8
+VECTOR_REDO = 4
+# fewer data sets than this per template (or per template of a run of simple datagrams): the
+# NumPy work per template (~20 µs) costs more than the Python walk of its sets
+VECTOR_SETS_PER_KEY = 8
 _WALK_PAD = bytes(24)  # after the joined datagrams: header reads of short ones stay inside
 
 
@@ -351,6 +354,10 @@ class NetflowDecoder:
         domain = np.where(v9, head[:, 4], head[:, 3])
         code = (exid[dg] << 48) | (domain[dg] << 16) | sid
         ucodes, kid = np.unique(code, return_inverse=True)
+        if len(ucodes) * VECTOR_SETS_PER_KEY > len(dg):  # many templates of few sets each
+            for i in range(count):
+                walk_one(i)
+            return
         keys: list[TemplateKey] = [
             (names[c >> 48], (c >> 16) & 0xFFFFFFFF, c & 0xFFFF) for c in ucodes.tolist()
         ]
@@ -394,8 +401,9 @@ class NetflowDecoder:
                 cut = np.flatnonzero(~ok)
                 c = 0
             j = int(cut[c]) if c < len(cut) else count
-            if j > i:
-                self._walk_simple(i, j, walk)
+            if j > i and not self._walk_simple(i, j, walk):
+                for k in range(i, j):  # too few datagrams or sets per template for NumPy
+                    walk_one(k)
             if j < count:
                 walk_one(j)
                 c += 1
@@ -407,11 +415,18 @@ class NetflowDecoder:
         template = self.templates.get(key)
         return template is not None and compile_template(template).fast
 
-    def _walk_simple(self, i: int, j: int, walk: tuple[Any, ...]) -> None:
-        """Datagrams i..j-1 of walk_many, all simple: their sets to their groups."""
+    def _walk_simple(self, i: int, j: int, walk: tuple[Any, ...]) -> bool:
+        """Datagrams i..j-1 of walk_many, all simple: their sets to their groups. False (and
+        nothing done) when the Python walk of them is cheaper."""
+        if j - i < VECTOR_MIN:
+            return False
         u, dg, off, slen, kid, keys, names, versions, meta = walk
         times, secs, uptime, first, decap, counter = meta
         a, b = np.searchsorted(dg, (i, j))
+        kids = kid[a:b]
+        single = a == b or (kids[0] == kids[-1] and (kids == kids[0]).all())
+        if not single and len(np.unique(kids)) * VECTOR_SETS_PER_KEY > b - a:
+            return False
         code = counter[i:j]
         datagrams = self.c.datagrams
         if code[0] == code[-1] and (code == code[0]).all():
@@ -422,9 +437,8 @@ class NetflowDecoder:
             for c, k in zip(codes.tolist(), n.tolist(), strict=True):
                 datagrams[(names[c >> 1], 10 if c & 1 else 9)] += k
         if a == b:
-            return
-        kids = kid[a:b]
-        if kids[0] == kids[-1] and (kids == kids[0]).all():
+            return True
+        if single:
             runs = [(int(kids[0]), np.arange(a, b))]
         else:  # several templates: each in the order walk() first meets it
             order = np.argsort(kids, kind="stable")
@@ -467,6 +481,7 @@ class NetflowDecoder:
                     decap[d],
                 )
             )
+        return True
 
     def _walk_v5(self, env: Envelope, exporter: bytes, decap: int) -> None:
         buf = env.payload
