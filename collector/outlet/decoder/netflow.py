@@ -1,8 +1,11 @@
-"""NetFlow v5, v9 and IPFIX: walk datagrams in Python (headers, sets), decode records in NumPy.
+"""NetFlow v5, v9 and IPFIX: walk datagrams (headers, sets), decode records in NumPy.
 
 `NetflowDecoder.walk()` only reads datagram and set headers and keeps the raw record bytes
-per template; `build()` decodes all records of one template at once through its compiled
-structured dtype. Template and sampling state is keyed by (exporter, domain, template id).
+per template; `walk_many()` does the same for a flush's datagrams at once, in NumPy for
+those made only of data sets of known fixed-length templates, and through `walk()`, in
+order, for the others; `build()` decodes all records of one template at once through its
+compiled structured dtype. Template and sampling state is keyed by (exporter, domain,
+template id).
 """
 
 from __future__ import annotations
