@@ -89,6 +89,9 @@ VECTOR_SETS = 8  # set steps in NumPy; a datagram of more sets is walked in Pyth
 # template changes mid-flush after which walk_many leaves the rest of the flush to the
 # Python walk (each one costs a new classification of the flush's datagrams)
 VECTOR_REDO = 4
+# fewer simple datagrams in a row (between two others) than this: the Python walk is cheaper
+# than the NumPy work of a run (~100 µs, some of it per template)
+VECTOR_RUN = 64
 # fewer data sets than this per template (or per template of a run of simple datagrams): the
 # NumPy work per template (~20 µs) costs more than the Python walk of its sets
 VECTOR_SETS_PER_KEY = 8
@@ -329,6 +332,8 @@ class NetflowDecoder:
         end = starts + np.where(v9, lens, length)
         pos = starts + np.where(v9, 20, 16)
         steps: list[tuple[np.ndarray, ...]] = []
+        tsteps: list[tuple[np.ndarray, ...]] = []  # template sets (not options): refreshes?
+        tset = np.where(v9, 0, 2)
         act = np.flatnonzero(simple)
         for _ in range(VECTOR_SETS):
             if act.size < VECTOR_MIN:
@@ -339,11 +344,18 @@ class NetflowDecoder:
                 act, p, e = act[walking], p[walking], e[walking]
             hh = _spans(u, 4)[p].view(">u4").astype(np.int64)
             sid, slen = hh >> 16, hh & 0xFFFF
-            good = (slen >= 4) & (p + slen <= e) & (sid >= 256)
+            data = sid >= 256
+            tmpl = sid == tset[act]
+            good = (slen >= 4) & (p + slen <= e) & (data | tmpl)
             if not good.all():
                 simple[act[~good]] = False  # the Python walk counts what is wrong
                 act, p, sid, slen = act[good], p[good], sid[good], slen[good]
-            steps.append((act, p, sid, slen))
+                data, tmpl = data[good], tmpl[good]
+            if tmpl.any():
+                tsteps.append((act[tmpl], p[tmpl], slen[tmpl]))
+                steps.append((act[data], p[data], sid[data], slen[data]))
+            else:
+                steps.append((act, p, sid, slen))
             pos[act] = p + slen
         simple &= pos == end  # still walking (many sets), or bytes after the last set
         if steps:
@@ -354,6 +366,15 @@ class NetflowDecoder:
             dg, off, sid, slen = dg[order], off[order], sid[order], slen[order]
         else:
             dg = off = sid = slen = np.zeros(0, dtype=np.int64)
+        refresh: list[tuple[int, int, int]] = []  # (datagram, offset, length) of template sets
+        if tsteps:
+            tdg, toff, tlen = (np.concatenate(col) for col in zip(*tsteps, strict=True))
+            keep = simple[tdg]
+            order = np.flatnonzero(keep)
+            order = order[np.argsort(tdg[order], kind="stable")]
+            refresh = list(
+                zip(*(x[order].tolist() for x in (tdg, toff - starts[tdg], tlen)), strict=True)
+            )
         domain = np.where(v9, head[:, 4], head[:, 3])
         code = (exid[dg] << 48) | (domain[dg] << 16) | sid
         ucodes, kid = np.unique(code, return_inverse=True)
@@ -386,7 +407,23 @@ class NetflowDecoder:
             exid * 2 + ~v9,  # counter key: exporter and version
         )
         versions = np.where(v9, 9, 10)
-        walk = (u, dg, off, slen, kid, keys, names, versions, meta)
+        rdg = np.array([r[0] for r in refresh], dtype=np.int64)
+        walk = (
+            u,
+            dg,
+            off,
+            slen,
+            kid,
+            keys,
+            names,
+            versions,
+            meta,
+            payloads,
+            refresh,
+            rdg,
+            exid,
+            domain,
+        )
         gen, redo = -1, 0
         i = 0
         while i < count:
@@ -400,6 +437,10 @@ class NetflowDecoder:
                 fast = np.array([self._known_fast(key) for key in keys], dtype=bool)
                 ok = simple.copy()
                 ok[dg[~fast[kid]]] = False
+                for d, o, n in refresh:  # template refreshes that change nothing: no cut
+                    if d >= i and ok[d]:
+                        ok[d] = self._unchanged(payloads[d], o + 4, o + n, names[exid[d]],
+                                                int(domain[d]), int(versions[d]))  # fmt: skip
                 ok[:i] = True
                 cut = np.flatnonzero(~ok)
                 c = 0
@@ -412,6 +453,24 @@ class NetflowDecoder:
                 c += 1
             i = j + 1
 
+    def _unchanged(
+        self, buf: bytes, p: int, end: int, exporter: bytes, domain: int, version: int
+    ) -> bool:
+        """Whether a template set only repeats templates known as they are (what `_templates`
+        then does is refresh the exporter's expiry: nothing a data set depends on)."""
+        parsed = self._parsed[version]
+        templates = self.templates
+        while p + 4 <= end:
+            tid, count = _HH.unpack_from(buf, p)
+            p += 4
+            if tid < 256 or not count or p + 4 * count > end:
+                return False
+            known = parsed.get(buf[p : p + 4 * count])
+            if known is None or templates.get((exporter, domain, tid)) != known:
+                return False
+            p += 4 * count
+        return True
+
     def _known_fast(self, key: TemplateKey) -> bool:
         """Whether the sets of `key` take the short path of walk() (see `_fast`), no side
         effect (groups are made in the order walk() makes them)."""
@@ -421,15 +480,22 @@ class NetflowDecoder:
     def _walk_simple(self, i: int, j: int, walk: tuple[Any, ...]) -> bool:
         """Datagrams i..j-1 of walk_many, all simple: their sets to their groups. False (and
         nothing done) when the Python walk of them is cheaper."""
-        if j - i < VECTOR_MIN:
+        if j - i < VECTOR_RUN:
             return False
-        u, dg, off, slen, kid, keys, names, versions, meta = walk
+        u, dg, off, slen, kid, keys, names, versions, meta, payloads, refresh, rdg, exid, domain = (
+            walk
+        )
         times, secs, uptime, first, decap, counter = meta
         a, b = np.searchsorted(dg, (i, j))
         kids = kid[a:b]
         single = a == b or (kids[0] == kids[-1] and (kids == kids[0]).all())
         if not single and len(np.unique(kids)) * VECTOR_SETS_PER_KEY > b - a:
             return False
+        if len(rdg):  # the template refreshes among them, in order (they change nothing)
+            ra, rb = np.searchsorted(rdg, (i, j))
+            for d, o, n in refresh[ra:rb]:
+                self._templates(payloads[d], o + 4, o + n, names[exid[d]], int(domain[d]),
+                                int(versions[d]), False)  # fmt: skip
         code = counter[i:j]
         datagrams = self.c.datagrams
         if code[0] == code[-1] and (code == code[0]).all():

@@ -57,15 +57,15 @@ def _traffic(seed: int) -> list[tuple[bytes, str]]:
             out.append((ipfix(ipfix_template(300, OTHER)), exporter))
         if i % 40 == 30:
             out.append((ipfix(ipfix_t), exporter))
+        refresh = i % 5 == 3  # the template again in front of the data (changes nothing)
         if i % 2:
             body = ipfix_set(300, _records(rnd, FIELDS, n))
             if i % 3 == 0:  # two data sets in one datagram
                 body += ipfix_set(300, _records(rnd, FIELDS, 1) + b"\0\0")
-            out.append((ipfix(body), exporter))
+            out.append((ipfix((ipfix_t if refresh else b"") + body), exporter))
         else:
-            out.append(
-                (v9(struct.pack("!HH", 300, 4 + 30 * n) + _records(rnd, FIELDS, n)), exporter)
-            )
+            body = struct.pack("!HH", 300, 4 + 30 * n) + _records(rnd, FIELDS, n)
+            out.append((v9((v9_t if refresh else b"") + body), exporter))
         if i == 60:
             out.append((ipfix(struct.pack("!HH", 300, 4) * 1000), exporter))
     out += [(d, "192.0.2.9") for d in CAPTURES]
@@ -121,9 +121,12 @@ def test_numpy_walk_matches_the_python_walk(seed: int, monkeypatch: pytest.Monke
     monkeypatch.setattr(nf.NetflowDecoder, "_walk_simple", spy)
     results = []
     # every datagram in Python; the default bounds; every datagram the NumPy walk can take
-    for smallest, per_key in ((1 << 30, 0), (nf.VECTOR_MIN, nf.VECTOR_SETS_PER_KEY), (0, 0)):
+    default = (nf.VECTOR_MIN, nf.VECTOR_SETS_PER_KEY, nf.VECTOR_RUN, nf.VECTOR_REDO)
+    for smallest, per_key, run, redo in ((1 << 30, 0, 0, 0), default, (0, 0, 0, 1 << 30)):
         monkeypatch.setattr(nf, "VECTOR_MIN", smallest)
         monkeypatch.setattr(nf, "VECTOR_SETS_PER_KEY", per_key)
+        monkeypatch.setattr(nf, "VECTOR_RUN", run)
+        monkeypatch.setattr(nf, "VECTOR_REDO", redo)
         taken.append(0)
         results.append(_decode(flushes))
     assert taken[0] == 0 and taken[2] > 100
@@ -135,6 +138,7 @@ def test_template_changes_mid_flush_take_effect_in_order(monkeypatch: pytest.Mon
     """More template changes in one flush than walk_many re-classifies for (the rest goes to
     the Python walk): each data set is still decoded with the template announced before it."""
     monkeypatch.setattr(nf, "VECTOR_MIN", 0)
+    monkeypatch.setattr(nf, "VECTOR_RUN", 0)
     flush = []
     for i in range(3 * nf.VECTOR_REDO):
         fields = FIELDS if i % 2 else OTHER
