@@ -72,6 +72,7 @@ class FlowBatch:
     def from_chunks(cls, chunks: Sequence[Chunk]) -> FlowBatch:
         """Assemble chunks; columns a chunk does not mention are zero (or empty arrays)."""
         total = sum(n for n, _ in chunks)
+        count = len(chunks)
         columns: dict[str, np.ndarray] = {}
         for name, dtype in COLUMN_DTYPES.items():
             values: list[Any] = [cols.get(name) for _, cols in chunks]
@@ -79,30 +80,21 @@ class FlowBatch:
             if not given:
                 columns[name] = absent_column(dtype, total)
                 continue
-            if given == 1 and len(chunks) == 1:
-                value = values[0]
-                if (
-                    isinstance(value, np.ndarray)
-                    and value.dtype == dtype
-                    and value.shape == (total,)
-                ):
-                    columns[name] = value  # as is: columns are replaced, never written into
+            if given == count and dtype.kind != "O" and set(map(type, values)) == {np.ndarray}:
+                if count == 1 and values[0].dtype == dtype and values[0].shape == (total,):
+                    columns[name] = values[0]  # as is: columns are replaced, never written into
+                    continue
+                joined = np.concatenate(values, dtype=dtype, casting="unsafe")  # cast in one go
+                if joined.shape == (total,):
+                    columns[name] = joined
                     continue
             if dtype.kind == "O":
                 arr = np.empty(total, dtype=object)
-                if given < len(chunks):
+                if given < count:
                     arr.fill(EMPTY_U32)
-            elif given == len(chunks) and all(
-                isinstance(v, np.ndarray) and v.shape == (n,)
-                for (n, _), v in zip(chunks, values, strict=True)
-            ):
-                columns[name] = np.concatenate(values, dtype=dtype, casting="unsafe")
-                continue
             else:
                 arr = (
-                    np.empty(total, dtype=dtype)
-                    if given == len(chunks)
-                    else np.zeros(total, dtype=dtype)
+                    np.empty(total, dtype=dtype) if given == count else np.zeros(total, dtype=dtype)
                 )
             start = 0
             for (n, _), value in zip(chunks, values, strict=True):
