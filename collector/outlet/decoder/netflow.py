@@ -109,7 +109,7 @@ VECTOR_REDO = 4
 VECTOR_RUN = 64
 # fewer data sets than this per template (or per template of a run of simple datagrams): the
 # NumPy work per template (~20 µs) costs more than the Python walk of its sets
-VECTOR_SETS_PER_KEY = 32
+VECTOR_SETS_PER_KEY = 128
 _WALK_PAD = bytes(24)  # after the joined datagrams: header reads of short ones stay inside
 
 
@@ -381,16 +381,24 @@ class NetflowDecoder:
             dg, off, sid, slen = dg[order], off[order], sid[order], slen[order]
         else:
             dg = off = sid = slen = np.zeros(0, dtype=np.int64)
-        refresh: list[tuple[int, int, int]] = []  # (datagram, offset, length) of template sets
+        # template sets: (datagram, payload, start, end, exporter, domain, version)
+        refresh: list[tuple[Any, ...]] = []
+        domain = np.where(v9, head[:, 4], head[:, 3])
+        versions = np.where(v9, 9, 10)
         if tsteps:
             tdg, toff, tlen = (np.concatenate(col) for col in zip(*tsteps, strict=True))
             keep = simple[tdg]
             order = np.flatnonzero(keep)
             order = order[np.argsort(tdg[order], kind="stable")]
-            refresh = list(
-                zip(*(x[order].tolist() for x in (tdg, toff - starts[tdg], tlen)), strict=True)
-            )
-        domain = np.where(v9, head[:, 4], head[:, 3])
+            tdg = tdg[order]
+            begin = toff[order] - starts[tdg] + 4
+            refresh = [
+                (d, payloads[d], b, b + n - 4, names[x], dom, ver)
+                for d, b, n, x, dom, ver in zip(
+                    tdg.tolist(), begin.tolist(), tlen[order].tolist(), exid[tdg].tolist(),
+                    domain[tdg].tolist(), versions[tdg].tolist(), strict=True,
+                )
+            ]  # fmt: skip
         code = (exid[dg] << 48) | (domain[dg] << 16) | sid
         ucodes, kid = _unique_inverse(code)
         if len(ucodes) * VECTOR_SETS_PER_KEY > len(dg):  # many templates of few sets each
@@ -421,7 +429,6 @@ class NetflowDecoder:
             np.broadcast_to(np.asarray(decaps, dtype=np.uint8), (count,)),
             exid * 2 + ~v9,  # counter key: exporter and version
         )
-        versions = np.where(v9, 9, 10)
         rdg = np.array([r[0] for r in refresh], dtype=np.int64)
         walk = (
             u,
@@ -452,10 +459,9 @@ class NetflowDecoder:
                 fast = np.array([self._known_fast(key) for key in keys], dtype=bool)
                 ok = simple.copy()
                 ok[dg[~fast[kid]]] = False
-                for d, o, n in refresh:  # template refreshes that change nothing: no cut
+                for d, buf, start, stop, exp, dom, ver in refresh:  # changing nothing: no cut
                     if d >= i and ok[d]:
-                        ok[d] = self._unchanged(payloads[d], o + 4, o + n, names[exid[d]],
-                                                int(domain[d]), int(versions[d]))  # fmt: skip
+                        ok[d] = self._unchanged(buf, start, stop, exp, dom, ver)
                 ok[:i] = True
                 cut = np.flatnonzero(~ok)
                 c = 0
@@ -508,9 +514,8 @@ class NetflowDecoder:
             return False
         if len(rdg):  # the template refreshes among them, in order (they change nothing)
             ra, rb = np.searchsorted(rdg, (i, j))
-            for d, o, n in refresh[ra:rb]:
-                self._templates(payloads[d], o + 4, o + n, names[exid[d]], int(domain[d]),
-                                int(versions[d]), False)  # fmt: skip
+            for _, buf, start, stop, exp, dom, ver in refresh[ra:rb]:
+                self._templates(buf, start, stop, exp, dom, ver, False)
         code = counter[i:j]
         datagrams = self.c.datagrams
         if code[0] == code[-1] and (code == code[0]).all():
