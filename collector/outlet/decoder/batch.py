@@ -72,22 +72,32 @@ class FlowBatch:
     def from_chunks(cls, chunks: Sequence[Chunk]) -> FlowBatch:
         """Assemble chunks; columns a chunk does not mention are zero (or empty arrays)."""
         total = sum(n for n, _ in chunks)
+        count = len(chunks)
         columns: dict[str, np.ndarray] = {}
         for name, dtype in COLUMN_DTYPES.items():
-            given = sum(1 for _, cols in chunks if name in cols)
+            values: list[Any] = [cols.get(name) for _, cols in chunks]
+            given = sum(1 for v in values if v is not None)
             if not given:
                 columns[name] = absent_column(dtype, total)
                 continue
-            covered = given == len(chunks)
+            if given == count and dtype.kind != "O" and set(map(type, values)) == {np.ndarray}:
+                if count == 1 and values[0].dtype == dtype and values[0].shape == (total,):
+                    columns[name] = values[0]  # as is: columns are replaced, never written into
+                    continue
+                joined = np.concatenate(values, dtype=dtype, casting="unsafe")  # cast in one go
+                if joined.shape == (total,):
+                    columns[name] = joined
+                    continue
             if dtype.kind == "O":
                 arr = np.empty(total, dtype=object)
-                if not covered:
+                if given < count:
                     arr.fill(EMPTY_U32)
             else:
-                arr = np.empty(total, dtype=dtype) if covered else np.zeros(total, dtype=dtype)
+                arr = (
+                    np.empty(total, dtype=dtype) if given == count else np.zeros(total, dtype=dtype)
+                )
             start = 0
-            for n, cols in chunks:
-                value = cols.get(name)
+            for (n, _), value in zip(chunks, values, strict=True):
                 if value is not None:
                     arr[start : start + n] = value
                 start += n

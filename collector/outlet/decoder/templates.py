@@ -8,6 +8,7 @@ of a template in a flush is decoded by a handful of vectorised NumPy operations.
 from __future__ import annotations
 
 import json
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -105,11 +106,6 @@ _NEEDED = (
 # RFC 5103: the reverse direction of a biflow, turned into a second flow.
 _REVERSE_NEEDED = frozenset({1, 2, 5, 6, 85, 86})
 
-_MAPPED_PREFIX = np.array([0] * 10 + [0xFF, 0xFF], dtype=np.uint8)
-
-
-_MAPPED_WORD = np.frombuffer(b"\0\0\xff\xff", dtype=np.uint32)[0]  # bytes 8-11 of ::ffff:a.b.c.d
-
 
 def _as_words(raw: np.ndarray, dtype: Any) -> np.ndarray:
     """(n, k) uint8 rows as (n, k / itemsize) words, without a copy where the rows' bytes are
@@ -121,11 +117,18 @@ def _as_words(raw: np.ndarray, dtype: Any) -> np.ndarray:
         return np.ascontiguousarray(raw).view(dtype)
 
 
+# bytes 8-15 of ::ffff:a.b.c.d as one native uint64: the mapped prefix, and where a.b.c.d goes
+_MAPPED_HALF = np.frombuffer(b"\0\0\xff\xff\0\0\0\0", dtype=np.uint64)[0]
+_ADDRESS_SHIFT = 32 if sys.byteorder == "little" else 0
+
+
 def ipv4_to_s16(raw: np.ndarray) -> np.ndarray:
     """(n, 4) uint8 -> S16 IPv4-mapped addresses."""
-    out = np.zeros((raw.shape[0], 4), dtype=np.uint32)  # (filling 2 of 4 words: 10x slower)
-    out[:, 2] = _MAPPED_WORD
-    out[:, 3:] = _as_words(raw, np.uint32)
+    half = _as_words(raw, np.uint32)[:, 0].astype(np.uint64)  # one strided read, then whole
+    half <<= _ADDRESS_SHIFT  # words: twice as fast as filling 32-bit columns of the output
+    half |= _MAPPED_HALF
+    out = np.zeros((raw.shape[0], 2), dtype=np.uint64)
+    out[:, 1] = half
     return out.view("S16").ravel()
 
 
