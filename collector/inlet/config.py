@@ -73,6 +73,13 @@ class InletConfig(ConfigModel):
     # drops datagrams (counted as queue_full). Meanwhile datagrams wait in the socket's
     # receive buffer, so a Kafka hiccup shorter than this loses nothing. 0: drop at once.
     queue_full_wait: Duration = Field(0.1, le=5)
+    # With kafka.compression lz4, the worker compresses each Kafka message's datagrams
+    # itself (one LZ4 frame, envelope v2 flag bit 2) and sends it with the Kafka codec none:
+    # cheaper than the Kafka client's LZ4, whose speed cannot be raised. LZ4's acceleration:
+    # 1 is LZ4's default (the ratio of Kafka's codec), higher is faster and compresses a
+    # little less (bench/README.md, "## inlet"). 0: leave LZ4 to the Kafka client's codec
+    # (for consumers of the topic other than flowweir outlets of this version or later).
+    lz4_acceleration: int = Field(5, ge=0, le=65537)
     # Largest datagram accepted; larger ones are counted as too large and dropped.
     max_datagram_size: int = Field(9216, ge=512, le=65535)
     # How long SIGTERM waits for the sockets to drain and the producer to flush.

@@ -7,7 +7,8 @@ DATAGRAM_HEADER_SIZE bytes after the slot start, so its v2 datagram header
 usual case) and a Kafka message is one join of
 a message header and the slots of one exporter: the datagrams of one receive
 call are grouped by source address, in arrival order, at most MAX_MESSAGE_BYTES
-a message (collector/kafka/envelope.py). The kernel receive timestamp and the
+a message (collector/kafka/envelope.py), the datagrams LZ4-compressed after the
+message header when `lz4_acceleration` is set. The kernel receive timestamp and the
 socket's drop counter come from control messages, parsed for the whole batch
 at once.
 """
@@ -30,8 +31,10 @@ from collector.inlet.udp import SO_RXQ_OVFL, SO_TIMESTAMPNS_NEW
 from collector.kafka.envelope import (
     DATAGRAM_HEADER,
     DATAGRAM_HEADER_SIZE,
-    MAX_MESSAGE_BYTES,
+    FLAG_LZ4,
+    MAX_BODY_BYTES,
     MESSAGE_HEADER,
+    lz4_compressor,
 )
 
 BATCH = 64
@@ -68,7 +71,7 @@ _PORT_ENTRY = "2xH28x"
 BULK_SIZES = (4, 8, 16, 24, 32, 48, BATCH)
 _DGRAM_HEADER = DATAGRAM_HEADER
 V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
-MAX_PAYLOAD = MAX_MESSAGE_BYTES - MESSAGE_HEADER.size  # the datagrams of one message
+MAX_PAYLOAD = MAX_BODY_BYTES  # the datagrams of one message (before compression)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _recvmmsg = _libc.recvmmsg
@@ -96,6 +99,7 @@ class BatchReceiver:
         flags: int,
         timestamp_source: int,
         decapsulation: int = 0,
+        lz4_acceleration: int = 0,
     ) -> None:
         self.fd = sock.fileno()
         self.family = sock.family
@@ -131,6 +135,9 @@ class BatchReceiver:
         self._reset = (self._arena.ctypes.data, self._pristine.ctypes.data, hdr_bytes + ctrl_bytes)
         self._hdrs_ptr = ctypes.c_void_p(self.hdrs.ctypes.data)
         # The message header's constant fields: version, kind, flags, timestamp source, decap.
+        self._compress = lz4_compressor(lz4_acceleration) if lz4_acceleration else None
+        if self._compress is not None:
+            flags |= FLAG_LZ4
         self._constant = (2, kind, flags, timestamp_source, decapsulation, 0)
         self._pack_header = MESSAGE_HEADER.pack
         self._ipv4 = self.family == socket.AF_INET
@@ -195,7 +202,7 @@ class BatchReceiver:
                     groups[key] = [i]
                 else:
                     group.append(i)
-        flat, slot, pack, constant = self.flat, self.slot, self._pack_header, self._constant
+        flat, slot, value = self.flat, self.slot, self._value
         out: list[tuple[bytes, bytes, int]] = []
         for key, indices in groups.items():
             parts: list[memoryview | bytes] = [b""]
@@ -205,17 +212,25 @@ class BatchReceiver:
                     continue
                 length = DATAGRAM_HEADER_SIZE + lengths[i]
                 if size + length > MAX_PAYLOAD and len(parts) > 1:
-                    parts[0] = pack(*constant, len(parts) - 1, key)
-                    out.append((key, b"".join(parts), len(parts) - 1))
+                    out.append((key, value(key, parts), len(parts) - 1))
                     parts = [b""]
                     size = 0
                 start = i * slot
                 parts.append(flat[start : start + length])
                 size += length
             if len(parts) > 1:
-                parts[0] = pack(*constant, len(parts) - 1, key)
-                out.append((key, b"".join(parts), len(parts) - 1))
+                out.append((key, value(key, parts), len(parts) - 1))
         return out
+
+    def _value(self, key: bytes, parts: list[memoryview | bytes]) -> bytes:
+        """The v2 message of `parts` (parts[0] a placeholder for its header, then a datagram
+        header and datagram each)."""
+        header = self._pack_header(*self._constant, len(parts) - 1, key)
+        if self._compress is None:
+            parts[0] = header
+            return b"".join(parts)
+        parts[0] = b""
+        return header + self._compress(b"".join(parts))
 
     def _bulk(self, n: int) -> Batch:
         """A small batch in a few struct calls over the whole batch, no Python loop per
@@ -246,8 +261,8 @@ class BatchReceiver:
                 parts: list[memoryview | bytes] = list(
                     map(flat.__getitem__, map(slice, starts, ends))
                 )
-                parts.insert(0, self._pack_header(*self._constant, n, key))
-                return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
+                parts.insert(0, b"")
+                return Batch([(key, self._value(key, parts), n)], n, total, 0, drops)
         return Batch(self._messages(n, lengths, None), n, total, 0, drops)
 
     def _small(self, n: int, now_ns: int) -> Batch:
@@ -294,7 +309,6 @@ class BatchReceiver:
             sources, width = self._sources(n)
             if sources == sources[:width] * n:  # one exporter, one message
                 key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
-                parts[0] = self._pack_header(*self._constant, n, key)
-                return Batch([(key, b"".join(parts), n)], n, total, 0, drops)
+                return Batch([(key, self._value(key, parts), n)], n, total, 0, drops)
         messages = self._messages(n, lengths, keep)
         return Batch(messages, n - too_large, total, too_large, drops)

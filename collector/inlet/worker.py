@@ -65,6 +65,9 @@ class Worker:
         if spec.input.use_src_addr_for_exporter_addr:
             flags |= FLAG_USE_SRC_ADDR
         ts_source = TimestampSource[spec.input.timestamp_source.upper().replace("-", "_")]
+        # kafka.compression lz4: the worker compresses each message (envelope v2 flag bit 2),
+        # the Kafka client sends it as it is (codec none); other codecs stay the client's.
+        acceleration = spec.inlet.lz4_acceleration if spec.kafka.compression == "lz4" else 0
         self.receiver = BatchReceiver(
             sock,
             spec.inlet.max_datagram_size,
@@ -72,10 +75,16 @@ class Worker:
             flags,
             ts_source,
             Decapsulation[spec.input.decapsulation.upper()],
+            acceleration,
         )
         self.topic = topic_name(spec.kafka.topic)
         try:
-            self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+            self.producer = make_producer(
+                spec.kafka,
+                spec.inlet.queue_size,
+                spec.inlet.queue_bytes,
+                "none" if acceleration else None,
+            )
         except KafkaUnavailable as exc:  # kafka-python-ng, when no broker answers
             raise StartError(str(exc)) from exc
         except Exception as exc:  # a client refusing its settings
