@@ -86,9 +86,10 @@ class InletConfig(ConfigModel):
     shutdown_timeout: Duration = Field(5.0, gt=0, le=120)
     # How long a worker sleeps after a receive that did not fill its batch (64 datagrams: the
     # socket is empty), so that the next receive takes a larger batch: fewer wake-ups and
-    # receive calls per datagram for the worker and for the Kafka client. Adds at most this much latency; 0: never sleep.
-    # Skipped when the socket's real receive buffer is under 4 MiB (a burst could fill it).
-    batch_wait: Duration = Field(0.001, le=0.05)
+    # receive calls per datagram for the worker and for the Kafka client. Adds at most this
+    # much latency; 0: never sleep. Needs 4 MiB of real receive buffer per ms (a burst could
+    # fill it): shortened to what the buffer allows, skipped under 4 MiB.
+    batch_wait: Duration = Field(0.005, le=0.05)
 
     @field_validator("inputs")
     @classmethod

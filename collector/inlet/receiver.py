@@ -20,9 +20,10 @@ import os
 import socket
 import struct
 import time
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import accumulate, repeat
 from operator import add, mul
 
 import numpy as np
@@ -253,17 +254,31 @@ class BatchReceiver:
         deque(map(_DGRAM_HEADER.pack_into, repeat(flat, n), starts, times, lengths, ports), 0)
         drops = max(ctrl[4:c:5]) or -1  # absent (zeroed) until the first drop
         total = sum(lengths)
-        if total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD:
-            sources, width = self._sources(n)
-            if sources == sources[:width] * n:  # one exporter, one message
-                key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
-                ends = list(map(add, self._head_starts, lengths))
-                parts: list[memoryview | bytes] = list(
-                    map(flat.__getitem__, map(slice, starts, ends))
-                )
+        sources, width = self._sources(n)
+        if sources == sources[:width] * n:  # one exporter: the usual case
+            key = V4_MAPPED + sources[:width] if self._ipv4 else sources[:width]
+            ends = list(map(add, self._head_starts, lengths))
+            parts: list[memoryview | bytes] = list(map(flat.__getitem__, map(slice, starts, ends)))
+            if total + DATAGRAM_HEADER_SIZE * n <= MAX_PAYLOAD:  # one message
                 parts.insert(0, b"")
                 return Batch([(key, self._value(key, parts), n)], n, total, 0, drops)
+            return Batch(self._split(key, parts, lengths), n, total, 0, drops)
         return Batch(self._messages(n, lengths, None), n, total, 0, drops)
+
+    def _split(
+        self, key: bytes, parts: list[memoryview | bytes], lengths: list[int]
+    ) -> list[tuple[bytes, bytes, int]]:
+        """The datagrams of one exporter as messages of at most MAX_PAYLOAD, in order (what
+        _messages does, with one bisect a message instead of a test a datagram)."""
+        ends = list(accumulate(map(add, lengths, repeat(DATAGRAM_HEADER_SIZE))))
+        out: list[tuple[bytes, bytes, int]] = []
+        start, n = 0, len(parts)
+        while start < n:
+            before = ends[start - 1] if start else 0
+            stop = max(bisect_right(ends, before + MAX_PAYLOAD, start), start + 1)
+            out.append((key, self._value(key, [b"", *parts[start:stop]]), stop - start))
+            start = stop
+        return out
 
     def _small(self, n: int, now_ns: int) -> Batch:
         """The same as _bulk, datagram by datagram: for a batch with a datagram that came
