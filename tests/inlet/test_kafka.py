@@ -118,6 +118,9 @@ def test_receive_buffer_is_read_back(inlet_factory):
         inlet.metric_sum("flowweir_inlet_udp_receive_buffer_bytes", worker="0") == 8 * 1024 * 1024
     )
     assert "receive buffer capped" not in inlet.log()
+    # batch-wait (default 5 ms) needs 4 MiB a ms: 8 MiB shortens it to 2 ms, and says so.
+    shortened = "batch-wait 2 ms instead of 5"
+    wait_for(lambda: inlet.log().count(shortened) == 2, 10, "both workers' batch-wait line")
 
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) drops capabilities")
