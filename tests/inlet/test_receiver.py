@@ -120,7 +120,7 @@ def test_a_large_batch_of_one_exporter_is_split_at_the_message_size(acceleration
     sock.close()
 
 
-@pytest.mark.parametrize("count", [1, 64])
+@pytest.mark.parametrize("count", [1, 20, 64])  # 20: the struct path, 64: the NumPy one
 @compressed
 def test_the_datagrams_of_one_exporter_in_one_receive_make_one_message(count, acceleration):
     sock, receiver = _receiver(acceleration=acceleration)
