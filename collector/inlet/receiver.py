@@ -3,8 +3,8 @@
 Hot path. Each datagram lands in its own slot of one preallocated buffer,
 DATAGRAM_HEADER_SIZE bytes after the slot start, so its v2 datagram header
 (receive time, length, source port) is written in front of it in place
-(a few struct calls over the whole batch, no Python loop per datagram in the
-usual case) and a Kafka message is one join of
+(a few NumPy calls over the whole batch, or struct calls for small batches; no
+Python loop per datagram in the usual case) and a Kafka message is one join of
 a message header and the slots of one exporter: the datagrams of one receive
 call are grouped by source address, in arrival order, at most MAX_MESSAGE_BYTES
 a message (collector/kafka/envelope.py), the datagrams LZ4-compressed after the
