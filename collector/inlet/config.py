@@ -73,15 +73,23 @@ class InletConfig(ConfigModel):
     # drops datagrams (counted as queue_full). Meanwhile datagrams wait in the socket's
     # receive buffer, so a Kafka hiccup shorter than this loses nothing. 0: drop at once.
     queue_full_wait: Duration = Field(0.1, le=5)
+    # With kafka.compression lz4, the worker compresses each Kafka message's datagrams
+    # itself (one LZ4 frame, envelope v2 flag bit 2) and sends it with the Kafka codec none:
+    # cheaper than the Kafka client's LZ4, whose speed cannot be raised. LZ4's acceleration:
+    # 1 is LZ4's default (the ratio of Kafka's codec), higher is faster and compresses a
+    # little less (bench/README.md, "## inlet"). 0: leave LZ4 to the Kafka client's codec
+    # (for consumers of the topic other than flowweir outlets of this version or later).
+    lz4_acceleration: int = Field(5, ge=0, le=65537)
     # Largest datagram accepted; larger ones are counted as too large and dropped.
     max_datagram_size: int = Field(9216, ge=512, le=65535)
     # How long SIGTERM waits for the sockets to drain and the producer to flush.
     shutdown_timeout: Duration = Field(5.0, gt=0, le=120)
     # How long a worker sleeps after a receive that did not fill its batch (64 datagrams: the
     # socket is empty), so that the next receive takes a larger batch: fewer wake-ups and
-    # receive calls per datagram for the worker and for the Kafka client. Adds at most this much latency; 0: never sleep.
-    # Skipped when the socket's real receive buffer is under 4 MiB (a burst could fill it).
-    batch_wait: Duration = Field(0.001, le=0.05)
+    # receive calls per datagram for the worker and for the Kafka client. Adds at most this
+    # much latency; 0: never sleep. Needs 4 MiB of real receive buffer per ms (a burst could
+    # fill it): shortened to what the buffer allows, skipped under 4 MiB.
+    batch_wait: Duration = Field(0.005, le=0.05)
 
     @field_validator("inputs")
     @classmethod

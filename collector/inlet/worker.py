@@ -51,7 +51,10 @@ class InletWorkerSpec:
         return f"{self.listener}#{self.index}"
 
 
-BATCH_WAIT_MIN_BUFFER = 4 * 1024 * 1024
+# Receive buffer per millisecond of batch-wait (what a worker sleeping that long may find in
+# its socket: 1,000 datagrams/ms of 4 KiB, the kernel's size of a 1.5 KB datagram); a
+# smaller buffer shortens the wait, under 1 ms of it disables it.
+BATCH_WAIT_BUFFER_PER_MS = 4 * 1024 * 1024
 
 
 class Worker:
@@ -65,6 +68,9 @@ class Worker:
         if spec.input.use_src_addr_for_exporter_addr:
             flags |= FLAG_USE_SRC_ADDR
         ts_source = TimestampSource[spec.input.timestamp_source.upper().replace("-", "_")]
+        # kafka.compression lz4: the worker compresses each message (envelope v2 flag bit 2),
+        # the Kafka client sends it as it is (codec none); other codecs stay the client's.
+        acceleration = spec.inlet.lz4_acceleration if spec.kafka.compression == "lz4" else 0
         self.receiver = BatchReceiver(
             sock,
             spec.inlet.max_datagram_size,
@@ -72,10 +78,16 @@ class Worker:
             flags,
             ts_source,
             Decapsulation[spec.input.decapsulation.upper()],
+            acceleration,
         )
         self.topic = topic_name(spec.kafka.topic)
         try:
-            self.producer = make_producer(spec.kafka, spec.inlet.queue_size, spec.inlet.queue_bytes)
+            self.producer = make_producer(
+                spec.kafka,
+                spec.inlet.queue_size,
+                spec.inlet.queue_bytes,
+                "none" if acceleration else None,
+            )
         except KafkaUnavailable as exc:  # kafka-python-ng, when no broker answers
             raise StartError(str(exc)) from exc
         except Exception as exc:  # a client refusing its settings
@@ -195,14 +207,25 @@ class Worker:
     def _batch_wait(self) -> float:
         wait = self.spec.inlet.batch_wait
         real = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
-        if wait and real < BATCH_WAIT_MIN_BUFFER:
+        room = real // BATCH_WAIT_BUFFER_PER_MS / 1000  # seconds of batch-wait the buffer takes
+        if wait and room < 0.001:
             log.info(
                 "%s: receive buffer %d bytes is under %d: batch-wait disabled",
                 self.spec.name,
                 real,
-                BATCH_WAIT_MIN_BUFFER,
+                BATCH_WAIT_BUFFER_PER_MS,
             )
             return 0.0
+        if wait > room:
+            log.info(
+                "%s: receive buffer %d bytes: batch-wait %g ms instead of %g (%d bytes a ms)",
+                self.spec.name,
+                real,
+                room * 1000,
+                wait * 1000,
+                BATCH_WAIT_BUFFER_PER_MS,
+            )
+            return room
         return wait
 
     def run(self) -> int:

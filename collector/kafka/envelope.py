@@ -15,6 +15,7 @@ an outlet in order with their data. A 24-byte message header:
     1      1    decoder kind       1 = netflow (v5/v9/IPFIX), 2 = sflow
     2      1    flags              bit 0: use source address as exporter address (sFlow)
                                    bit 1: receive times come from the clock, not the kernel
+                                   bit 2: the datagrams are LZ4-compressed (below)
     3      1    timestamp source   0 = udp (receive time), 1 = netflow-packet, 2 = netflow-first-switched
     4      1    decapsulation      0 = none, 1 = vxlan, 2 = gre, 3 = ipip, 4 = srv6 (the inlet
                                    input's `decapsulation`; outlets that do not decapsulate
@@ -28,6 +29,16 @@ then `count` datagrams, each a 12-byte header followed by the datagram unchanged
     0      8    receive time, ns since the epoch
     8      2    datagram length in bytes (the inlet's max-datagram-size is at most 65535)
     10     2    exporter UDP port (the datagram's source port)
+
+With flag bit 2 set, everything after the 24-byte header (the datagram headers and the
+datagrams, at most MAX_MESSAGE_BYTES - 24 bytes) is one standard LZ4 frame (lz4frame
+format, as `lz4 -c` writes; written with LZ4's "acceleration", the inlet's
+`lz4-acceleration`, which changes the speed and the ratio, not the format). The header
+stays plain so that key, count and exporter are readable without decompressing. The
+inlet compresses that way when `kafka.compression` is lz4 and sends the message with the
+Kafka codec none: cheaper than the Kafka client's LZ4 (bench/README.md, "## inlet").
+A frame that does not decompress is a corrupt message (reason "compression"), one that
+decompresses past MAX_MESSAGE_BYTES is refused unread (reason "oversized").
 
 A message whose bytes end inside a datagram, or go on past the last one, is damaged:
 the datagrams before the damage are kept (EnvelopeError.kept) and the message is
@@ -50,9 +61,12 @@ from __future__ import annotations
 import enum
 import ipaddress
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
+
+import lz4.frame
 
 ENVELOPE_VERSION = 2  # what the inlet writes
 VERSIONS = (2, 1)  # what the outlet reads, newest first
@@ -68,6 +82,8 @@ MAX_MESSAGE_BYTES = 128 * 1024
 
 FLAG_USE_SRC_ADDR = 0x01
 FLAG_CLOCK_TIMESTAMP = 0x02
+FLAG_LZ4 = 0x04  # v2: the datagrams (all after the message header) are one LZ4 frame
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES - MESSAGE_HEADER_SIZE  # the datagrams of one message
 
 
 class DecoderKind(enum.IntEnum):
@@ -105,8 +121,9 @@ class EnvelopeError(ValueError):
 
 
 # Why a record was refused: a null value (a tombstone), fewer bytes than the header,
-# another envelope version, an unknown decoder kind or timestamp source.
-REASONS = ("tombstone", "truncated", "version", "field")
+# another envelope version, an unknown decoder kind or timestamp source, an LZ4 frame
+# that does not decompress, one that decompresses past MAX_MESSAGE_BYTES.
+REASONS = ("tombstone", "truncated", "version", "field", "compression", "oversized")
 
 
 def topic_name(base: str, version: int = ENVELOPE_VERSION) -> str:
@@ -172,31 +189,45 @@ class Envelope:
         )
 
 
-def encode_message(envelopes: Sequence[Envelope]) -> bytes:
+def lz4_compressor(acceleration: int) -> Callable[[bytes], bytes]:
+    """What compresses the datagrams of a message (flag bit 2): a standard LZ4 frame.
+
+    `acceleration` 1 is LZ4's default speed (what Kafka's lz4 codec uses); each step
+    above trades some ratio for speed (LZ4F's negative compression levels).
+    """
+    return partial(lz4.frame.compress, compression_level=1 - acceleration)
+
+
+def encode_message(envelopes: Sequence[Envelope], lz4_acceleration: int = 0) -> bytes:
     """The v2 message of datagrams of one exporter (what the inlet's receiver builds in place).
 
     They must share the exporter address, decoder kind, flags, timestamp source and
-    decapsulation; the message header takes them from the first.
+    decapsulation; the message header takes them from the first. `lz4_acceleration`
+    above 0: the datagrams are LZ4-compressed (flag bit 2).
     """
     first = envelopes[0]
-    parts = [
-        MESSAGE_HEADER.pack(
-            2,
-            int(first.kind),
-            first.flags,
-            int(first.timestamp_source),
-            int(first.decapsulation),
-            0,
-            len(envelopes),
-            first.exporter_address,
-        )
-    ]
+    parts = []
     for env in envelopes:
         if env.exporter_address != first.exporter_address:
             raise ValueError("a v2 message holds the datagrams of one exporter address")
         parts.append(DATAGRAM_HEADER.pack(env.receive_time_ns, len(env.payload), env.exporter_port))
         parts.append(env.payload)
-    return b"".join(parts)
+    body = b"".join(parts)
+    flags = first.flags & ~FLAG_LZ4
+    if lz4_acceleration:
+        body = lz4_compressor(lz4_acceleration)(body)
+        flags |= FLAG_LZ4
+    header = MESSAGE_HEADER.pack(
+        2,
+        int(first.kind),
+        flags,
+        int(first.timestamp_source),
+        int(first.decapsulation),
+        0,
+        len(envelopes),
+        first.exporter_address,
+    )
+    return header + body
 
 
 def _unpack_header(
@@ -252,11 +283,15 @@ def decode_message(record: bytes | None) -> list[Envelope]:
     assert record is not None
     if count == 0:
         raise EnvelopeError("field", "v2 message with no datagram")
+    pos = MESSAGE_HEADER_SIZE
+    if flags & FLAG_LZ4:
+        record = _decompress(memoryview(record)[MESSAGE_HEADER_SIZE:])
+        pos = 0
+        flags &= ~FLAG_LZ4  # of the message, not of its datagrams
     view = memoryview(record)
     size = len(record)
     unpack = DATAGRAM_HEADER.unpack_from
     out: list[Envelope] = []
-    pos = MESSAGE_HEADER_SIZE
     for _ in range(count):
         if pos + DATAGRAM_HEADER_SIZE > size:
             raise EnvelopeError(
@@ -281,3 +316,29 @@ def decode_message(record: bytes | None) -> list[Envelope]:
             "field", f"v2 message has {size - pos} bytes after its {count} datagrams", out
         )
     return out
+
+
+def _decompress(frame: memoryview) -> bytes:
+    """The datagrams of a compressed v2 message; at most MAX_BODY_BYTES are ever written
+    (a small frame may claim gigabytes: it is refused once past the limit)."""
+    decompressor = lz4.frame.LZ4FrameDecompressor()
+    try:
+        body = decompressor.decompress(frame, max_length=MAX_BODY_BYTES + 1)
+    except RuntimeError as exc:  # python-lz4's error for a frame LZ4 refuses
+        raise EnvelopeError(
+            "compression", f"v2 message whose LZ4 frame does not decompress ({exc})"
+        ) from None
+    if len(body) > MAX_BODY_BYTES or not (decompressor.eof or decompressor.needs_input):
+        raise EnvelopeError(
+            "oversized",
+            f"v2 message whose LZ4 frame decompresses past {MAX_MESSAGE_BYTES} bytes "
+            "(the largest message an inlet writes): refused unread",
+        )
+    if not decompressor.eof:
+        raise EnvelopeError("compression", "v2 message whose LZ4 frame is cut short")
+    if decompressor.unused_data:
+        raise EnvelopeError(
+            "compression",
+            f"v2 message has {len(decompressor.unused_data)} bytes after its LZ4 frame",
+        )
+    return body

@@ -38,16 +38,22 @@ class RawProducer(Protocol):
 
 
 class ConfluentProducer:
-    """librdkafka: batching, compression and sending happen in its own threads."""
+    """librdkafka: batching, compression and sending happen in its own threads.
 
-    def __init__(self, cfg: KafkaConfig, queue_messages: int, queue_bytes: int) -> None:
+    `codec`: the Kafka compression codec, kafka.compression unless given (the inlet sends
+    messages it compressed itself with "none").
+    """
+
+    def __init__(
+        self, cfg: KafkaConfig, queue_messages: int, queue_bytes: int, codec: str | None = None
+    ) -> None:
         from confluent_kafka import Producer
 
         self._errors = 0
         self._logged: set[str] = set()
         self._all_down: tuple[float, str] | None = None
         conf: dict[str, Any] = {
-            "compression.type": cfg.compression,
+            "compression.type": codec or cfg.compression,
             "queue.buffering.max.messages": queue_messages,
             "queue.buffering.max.kbytes": max(1, queue_bytes // 1024),
             # Several v2 messages (MAX_MESSAGE_BYTES each) per produce request: fewer requests
@@ -119,7 +125,9 @@ class ConfluentProducer:
 class KafkaPythonProducer:
     """kafka-python-ng: pure Python, slower; kept for hosts where librdkafka is not wanted."""
 
-    def __init__(self, cfg: KafkaConfig, queue_messages: int, queue_bytes: int) -> None:
+    def __init__(
+        self, cfg: KafkaConfig, queue_messages: int, queue_bytes: int, codec: str | None = None
+    ) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaTimeoutError, NoBrokersAvailable, UnrecognizedBrokerVersion
 
@@ -132,8 +140,9 @@ class KafkaPythonProducer:
         self._pending = 0
         self._max_pending = queue_messages
         self._lock = threading.Lock()
+        codec = codec or cfg.compression
         settings: dict[str, Any] = {
-            "compression_type": None if cfg.compression == "none" else cfg.compression,
+            "compression_type": None if codec == "none" else codec,
             "buffer_memory": queue_bytes,
             "max_block_ms": 10_000,  # for warm_up() only; set to 0 afterwards
             "linger_ms": 20,
@@ -208,7 +217,10 @@ class KafkaPythonProducer:
         return remaining
 
 
-def make_producer(cfg: KafkaConfig, queue_messages: int, queue_bytes: int) -> RawProducer:
+def make_producer(
+    cfg: KafkaConfig, queue_messages: int, queue_bytes: int, codec: str | None = None
+) -> RawProducer:
+    """The producer of kafka.client; `codec` overrides kafka.compression (see ConfluentProducer)."""
     if cfg.client == "kafka-python-ng":
-        return KafkaPythonProducer(cfg, queue_messages, queue_bytes)
-    return ConfluentProducer(cfg, queue_messages, queue_bytes)
+        return KafkaPythonProducer(cfg, queue_messages, queue_bytes, codec)
+    return ConfluentProducer(cfg, queue_messages, queue_bytes, codec)

@@ -31,9 +31,15 @@ def inlet_factory(kafka_broker) -> Iterator[Callable[..., Daemon]]:
             "no_create", False
         ) else None
         client = inlet.pop("client", "confluent-kafka")
+        compression = inlet.pop("compression", "lz4")
         receive_buffer = inlet.pop("receive_buffer", 4 * 1024 * 1024)
         config = {
-            "kafka": {"brokers": [kafka_broker.bootstrap], "topic": topic, "client": client},
+            "kafka": {
+                "brokers": [kafka_broker.bootstrap],
+                "topic": topic,
+                "client": client,
+                "compression": compression,
+            },
             "inlet": {
                 "inputs": [
                     {

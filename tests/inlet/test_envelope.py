@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import lz4.frame
 import pytest
 
 from collector.kafka.envelope import (
     DATAGRAM_HEADER_SIZE,
+    FLAG_LZ4,
     HEADER_SIZE,
+    MAX_MESSAGE_BYTES,
     MESSAGE_HEADER_SIZE,
     REASONS,
     Decapsulation,
@@ -137,3 +142,59 @@ def test_malformed_v2_records_are_refused_by_reason(record, reason):
     with pytest.raises(EnvelopeError) as err:
         decode_message(record)
     assert err.value.reason == reason
+
+
+def test_compressed_v2_keeps_every_datagram_and_a_readable_header():
+    envs = _datagrams(40, flags=3, decapsulation=Decapsulation.VXLAN)
+    plain = encode_message(envs)
+    raw = encode_message(envs, lz4_acceleration=5)
+    assert raw[2] == 3 | FLAG_LZ4 and len(raw) < len(plain)
+    assert raw[:MESSAGE_HEADER_SIZE] == plain[:2] + bytes([3 | FLAG_LZ4]) + plain[3:24]
+    # A standard LZ4 frame after the header: any LZ4 library reads it.
+    assert lz4.frame.decompress(raw[MESSAGE_HEADER_SIZE:]) == plain[MESSAGE_HEADER_SIZE:]
+    assert decode_message(raw) == envs  # the flag is the message's, not the datagrams'
+
+
+def _compressed(body: bytes, count: int = 1) -> bytes:
+    header = bytes([2, 1, FLAG_LZ4, 0, 0, 0, 0, count]) + address_to_bytes("192.0.2.7")
+    return header + body
+
+
+def test_a_decompression_bomb_is_refused_without_being_read():
+    # 22 MB of zeros in a 90 KB frame: refused once past MAX_MESSAGE_BYTES, never inflated.
+    bomb = _compressed(lz4.frame.compress(bytes(22_000_000)), count=3)
+    assert len(bomb) < MAX_MESSAGE_BYTES
+    with pytest.raises(EnvelopeError, match="decompresses past 131072 bytes") as err:
+        decode_message(bomb)
+    assert err.value.reason == "oversized" and err.value.kept == []
+    # The largest message an inlet writes (MAX_MESSAGE_BYTES before compression) decodes.
+    envs = _datagrams(3)
+    room = MAX_MESSAGE_BYTES - MESSAGE_HEADER_SIZE - 3 * DATAGRAM_HEADER_SIZE - 120_000
+    sizes = (60_000, 60_000, room)
+    largest = [replace(e, payload=bytes(size)) for e, size in zip(envs, sizes, strict=True)]
+    assert len(encode_message(largest)) == MAX_MESSAGE_BYTES
+    assert decode_message(encode_message(largest, lz4_acceleration=1)) == largest
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"", "cut short"),
+        (b"not an lz4 frame at all", "does not decompress"),
+        (lz4.frame.compress(bytes(500))[:-6], "cut short"),
+        (lz4.frame.compress(bytes(500)) + b"junk", "4 bytes after its LZ4 frame"),
+    ],
+)
+def test_a_corrupt_compressed_message_is_refused_by_reason(body, message):
+    with pytest.raises(EnvelopeError, match=message) as err:
+        decode_message(_compressed(body))
+    assert err.value.reason == "compression" and "compression" in REASONS
+
+
+def test_a_compressed_message_with_damaged_datagrams_keeps_those_before_the_damage():
+    envs = _datagrams(3)
+    body = encode_message(envs)[MESSAGE_HEADER_SIZE:]
+    cut = len(body) - len(envs[-1].payload) // 2
+    with pytest.raises(EnvelopeError, match="ends inside datagram 3 of 3") as err:
+        decode_message(_compressed(lz4.frame.compress(body[:cut]), count=3))
+    assert err.value.reason == "truncated" and err.value.kept == envs[:2]

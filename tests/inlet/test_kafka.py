@@ -16,7 +16,7 @@ import pytest
 
 from collector.devservices.base import wait_for
 from collector.generator.netflow9 import NetFlowV9Exporter
-from collector.kafka.envelope import DecoderKind
+from collector.kafka.envelope import FLAG_LZ4, DecoderKind
 from tests.inlet.conftest import payloads as read_payloads
 from tests.inlet.conftest import read_datagrams
 from tests.promtool import assert_clean_for_promtool
@@ -44,6 +44,8 @@ def test_datagrams_arrive_byte_identical_with_envelope(inlet_factory, kafka_brok
     assert len(messages) < len(payloads)  # several datagrams a Kafka message (envelope v2)
     times = []
     for msg, env in datagrams:
+        # kafka.compression lz4 (the default): the inlet compressed the datagrams itself.
+        assert msg.value()[2] & FLAG_LZ4
         assert env.version == 2 and env.kind == DecoderKind.NETFLOW
         assert env.exporter == "127.0.0.1" and env.exporter_port == src_port
         assert not env.clock_timestamp  # the kernel gave the timestamp
@@ -55,6 +57,24 @@ def test_datagrams_arrive_byte_identical_with_envelope(inlet_factory, kafka_brok
     assert inlet.wait_metric(
         "flowweir_inlet_udp_exporter_datagrams_total", len(payloads), exporter="127.0.0.1"
     ) == len(payloads)
+
+
+@pytest.mark.parametrize(
+    "compression, acceleration, client",
+    [("zstd", 5, "confluent-kafka"), ("lz4", 0, "confluent-kafka"), ("none", 5, "kafka-python-ng")],
+)
+def test_other_codecs_and_lz4_acceleration_0_leave_compression_to_the_kafka_client(
+    inlet_factory, kafka_broker, compression, acceleration, client
+):
+    inlet = inlet_factory(
+        workers=1, client=client, compression=compression, **{"lz4-acceleration": acceleration}
+    )
+    payloads = [b"datagram %d" % i for i in range(20)]
+    sock, _ = send(inlet.port, payloads)
+    datagrams = read_datagrams(kafka_broker.bootstrap, inlet.topic, expected=len(payloads))
+    sock.close()
+    assert sorted(e.payload for _, e in datagrams) == sorted(payloads)
+    assert not any(msg.value()[2] & FLAG_LZ4 for msg, _ in datagrams)
 
 
 def test_oversized_datagram_is_counted_and_the_rest_flows(inlet_factory, kafka_broker):
@@ -98,6 +118,9 @@ def test_receive_buffer_is_read_back(inlet_factory):
         inlet.metric_sum("flowweir_inlet_udp_receive_buffer_bytes", worker="0") == 8 * 1024 * 1024
     )
     assert "receive buffer capped" not in inlet.log()
+    # batch-wait (default 5 ms) needs 4 MiB a ms: 8 MiB shortens it to 2 ms, and says so.
+    shortened = "batch-wait 2 ms instead of 5"
+    wait_for(lambda: inlet.log().count(shortened) == 2, 10, "both workers' batch-wait line")
 
 
 @pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) drops capabilities")
@@ -172,7 +195,7 @@ def test_kafka_hiccup_shorter_than_queue_full_wait_loses_nothing(inlet_factory, 
         receive_buffer=16 * 1024 * 1024,
         **{"queue-bytes": 1024 * 1024, "queue-full-wait": 5},
     )
-    payloads = [b"%04d" % i + bytes(1000) for i in range(2000)]
+    payloads = [b"%04d" % i + os.urandom(1000) for i in range(2000)]  # LZ4 cannot shrink them
     with _stalled(kafka_broker):
         sock, _ = send(inlet.port, payloads)
         # The producer queue is full and the worker waits: the rest stays in the socket.
@@ -195,7 +218,8 @@ def test_queue_full_drops_are_counted_and_flow_resumes(inlet_factory, kafka_brok
     )
     sent = 3000
     with _stalled(kafka_broker):
-        sock, _ = send(inlet.port, [b"%04d" % i + bytes(1000) for i in range(sent)])
+        # Random bytes: the inlet's LZ4 cannot shrink them under the queue's 1 MiB.
+        sock, _ = send(inlet.port, [b"%04d" % i + os.urandom(1000) for i in range(sent)])
         assert inlet.wait_metric("flowweir_inlet_udp_datagrams_total", sent) == sent
         dropped = inlet.metric_sum("flowweir_inlet_udp_drops_total", reason="queue_full")
         assert 1000 <= dropped <= sent - 500  # the queue held about 1 MiB of them

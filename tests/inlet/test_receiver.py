@@ -1,11 +1,13 @@
 """The inlet's receive batch: one recvmmsg call, one envelope-v2 message per exporter.
 
 Over loopback, sendto() has queued the datagram in the receiving socket when it returns,
-so one non-blocking receive afterwards sees every datagram sent.
+so one non-blocking receive afterwards sees every datagram sent. Each test runs with the
+datagrams as they are and LZ4-compressed (what the inlet does with kafka.compression lz4).
 """
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 
@@ -15,6 +17,7 @@ from collector.inlet.receiver import BatchReceiver
 from collector.inlet.udp import open_listener_socket
 from collector.kafka.envelope import (
     FLAG_CLOCK_TIMESTAMP,
+    FLAG_LZ4,
     MAX_MESSAGE_BYTES,
     Decapsulation,
     DecoderKind,
@@ -24,9 +27,11 @@ from collector.kafka.envelope import (
 )
 
 SOURCES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+# LZ4 acceleration of the receiver: 0 = not compressed, 5 = the inlet's default.
+compressed = pytest.mark.parametrize("acceleration", [0, 5])
 
 
-def _receiver(max_size: int = 9216) -> tuple[socket.socket, BatchReceiver]:
+def _receiver(max_size: int = 9216, acceleration: int = 0) -> tuple[socket.socket, BatchReceiver]:
     sock = open_listener_socket("127.0.0.1", 0, 8 * 1024 * 1024).sock
     receiver = BatchReceiver(
         sock,
@@ -35,15 +40,24 @@ def _receiver(max_size: int = 9216) -> tuple[socket.socket, BatchReceiver]:
         FLAG_CLOCK_TIMESTAMP,
         TimestampSource.UDP,
         Decapsulation.GRE,
+        acceleration,
     )
     return sock, receiver
+
+
+def _flagged(value: bytes, acceleration: int) -> bool:
+    """The message says whether its datagrams are compressed (flag bit 2), as configured."""
+    return bool(value[2] & FLAG_LZ4) == bool(acceleration)
 
 
 # With a too-large datagram the batch takes the datagram-by-datagram path, else the bulk one.
 @pytest.mark.parametrize("with_too_large", [True, False])
 @pytest.mark.parametrize("count", [20, 60])
-def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(count, with_too_large):
-    sock, receiver = _receiver(max_size=1000)
+@compressed
+def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(
+    count, with_too_large, acceleration
+):
+    sock, receiver = _receiver(max_size=1000, acceleration=acceleration)
     port = sock.getsockname()[1]
     senders = []
     for source in SOURCES:
@@ -67,6 +81,7 @@ def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(cou
     assert batch.datagrams == count - int(with_too_large)
     assert sorted(key for key, _, _ in batch.messages) == sorted(map(address_to_bytes, SOURCES))
     for key, value, n in batch.messages:
+        assert _flagged(value, acceleration)
         envs = decode_message(value)
         assert len(envs) == n
         source = envs[0].exporter
@@ -81,11 +96,12 @@ def test_datagrams_of_several_exporters_in_one_receive_are_split_by_exporter(cou
     sock.close()
 
 
-def test_a_large_batch_of_one_exporter_is_split_at_the_message_size():
-    sock, receiver = _receiver(max_size=9000)
+@compressed
+def test_a_large_batch_of_one_exporter_is_split_at_the_message_size(acceleration):
+    sock, receiver = _receiver(max_size=9000, acceleration=acceleration)
     port = sock.getsockname()[1]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        payloads = [bytes([i]) * 9000 for i in range(64)]
+        payloads = [random.Random(i).randbytes(9000) for i in range(64)]  # incompressible
         for p in payloads:
             s.sendto(p, ("127.0.0.1", port))
         batch = receiver.receive(False)
@@ -94,15 +110,20 @@ def test_a_large_batch_of_one_exporter_is_split_at_the_message_size():
     assert [n for _, _, n in batch.messages] == [per_message] * (64 // per_message) + [
         64 % per_message
     ]
-    assert all(len(value) <= MAX_MESSAGE_BYTES for _, value, _ in batch.messages)
+    # LZ4 adds a few bytes to what it cannot compress: the outlet's limit is on the datagrams.
+    limit = MAX_MESSAGE_BYTES + (64 if acceleration else 0)
+    assert all(
+        len(value) <= limit and _flagged(value, acceleration) for _, value, _ in batch.messages
+    )
     got = [e.payload for _, value, _ in batch.messages for e in decode_message(value)]
     assert got == payloads
     sock.close()
 
 
-@pytest.mark.parametrize("count", [1, 64])
-def test_the_datagrams_of_one_exporter_in_one_receive_make_one_message(count):
-    sock, receiver = _receiver()
+@pytest.mark.parametrize("count", [1, 20, 64])  # 20: the struct path, 64: the NumPy one
+@compressed
+def test_the_datagrams_of_one_exporter_in_one_receive_make_one_message(count, acceleration):
+    sock, receiver = _receiver(acceleration=acceleration)
     port = sock.getsockname()[1]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.2", 0))
@@ -116,6 +137,7 @@ def test_the_datagrams_of_one_exporter_in_one_receive_make_one_message(count):
     assert batch.bytes_received == sum(map(len, payloads))
     [(key, value, n)] = batch.messages
     assert key == address_to_bytes("127.0.0.2") and n == count
+    assert _flagged(value, acceleration)
     envs = decode_message(value)
     assert [e.payload for e in envs] == payloads
     assert all(e.exporter_port == source_port for e in envs)
