@@ -195,7 +195,7 @@ SEND_BATCH = 64  # messages per sendmmsg(2) call (a message: one datagram, or a 
 MAX_SEGMENTS = 64  # UDP_MAX_SEGMENTS: datagrams in one GSO train
 MAX_UDP_PAYLOAD = 65_507  # a train is one UDP datagram until the kernel cuts it
 SOL_UDP, UDP_SEGMENT = 17, 103  # linux/udp.h
-PACING_SLICE = 0.0005  # paced: a batch holds at most this many seconds of the rate
+PACING_SLICE = 0.001  # paced: a batch holds at most this many seconds of the rate
 
 
 class _IOVec(ctypes.Structure):
