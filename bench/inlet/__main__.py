@@ -43,6 +43,7 @@ from collector.devservices.base import free_port, wait_for
 from collector.devservices.daemon import Daemon
 from collector.devservices.kafka import KafkaBroker
 from collector.devservices.procstat import cpu_seconds, peak_rss_mb, udp_drops, worker_pids
+from collector.generator.netflow9 import add_sender_options
 from collector.kafka.envelope import topic_name
 
 RCVBUF = 32 * 1024 * 1024
@@ -475,18 +476,7 @@ def main() -> None:
     parser.add_argument(
         "--max-rate", type=int, default=600_000, help="highest paced step (then flat out)"
     )
-    parser.add_argument(
-        "--method",
-        choices=("sendmmsg", "sendto"),
-        default="sendmmsg",
-        help="how the generator sends (sendto: the former generator, one call per datagram)",
-    )
-    parser.add_argument(
-        "--segments",
-        type=int,
-        default=44,
-        help="sendmmsg: datagrams per UDP GSO train, cut by the kernel (1: off)",
-    )
+    add_sender_options(parser, segments=44)  # how the generator sends
     parser.add_argument(
         "--compression",
         default="lz4,zstd,none",

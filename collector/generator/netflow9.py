@@ -11,6 +11,7 @@ with sendmmsg(2), so a single process can flood an inlet faster than the inlet r
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import errno
 import os
@@ -451,8 +452,24 @@ def flood(
     return count
 
 
+def add_sender_options(parser: argparse.ArgumentParser, segments: int) -> None:
+    """--method and --segments, for this generator's command line and the benchmarks'."""
+    parser.add_argument(
+        "--method",
+        choices=("sendmmsg", "sendto"),
+        default="sendmmsg",
+        help="sendmmsg: 64 messages per system call; sendto: one datagram (the former generator)",
+    )
+    parser.add_argument(
+        "--segments",
+        type=int,
+        default=segments,
+        help="sendmmsg: datagrams per UDP GSO train, cut by the kernel (1: off; up to 44, "
+        f"for loopback floods; default {segments})",
+    )
+
+
 def main() -> None:
-    import argparse
 
     parser = argparse.ArgumentParser(
         description="send NetFlow v9 datagrams (30 records, 1,464 bytes)"
@@ -460,18 +477,7 @@ def main() -> None:
     parser.add_argument("target", help="host:port")
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--rate", type=float, default=0.0, help="datagrams per second (0: flood)")
-    parser.add_argument(
-        "--method",
-        choices=("sendmmsg", "sendto"),
-        default="sendmmsg",
-        help="sendmmsg: 64 datagrams per system call; sendto: one (the former generator)",
-    )
-    parser.add_argument(
-        "--segments",
-        type=int,
-        default=1,
-        help="sendmmsg: datagrams per GSO train (1: off; up to 44 for loopback floods)",
-    )
+    add_sender_options(parser, segments=1)
     parser.add_argument(
         "--report", action="store_true", help="print what was sent, how fast, at what CPU"
     )
