@@ -9,12 +9,18 @@ Receivers, measured in the same run with the same generator process:
              datagram per Kafka message)
   nfcapd     nfdump's collector from Debian, writing flow files
 
-The generator's own ceiling is measured first (flat out into a socket nobody
-reads); the rate steps go 20k..100k/s, then every --fine-step up to that ceiling,
-then flat out. For each receiver: the loss-free rate (highest step with no kernel
-or queue drop), CPU microseconds per datagram (all threads of the receiving
-process), Kafka messages and bytes per datagram (bytes: what the broker read from
-its sockets), and peak resident memory.
+The generator (`python -m collector.generator.netflow9`, one process per step)
+sends prepared datagrams with sendmmsg(2), by default as UDP GSO trains of 44
+datagrams that the kernel cuts before any receiver sees them (--segments 1: one
+datagram per message; --method sendto: the former one-call-per-datagram loop).
+Its own ceiling is measured first for the three ways (flat out into a socket
+nobody reads); the rate steps go 20k..100k/s, then every --fine-step up to 300k/s,
+five times that above, up to the ceiling of the way in use (at most --max-rate),
+then flat out. For each receiver: the loss-free rate
+(highest step with no kernel or queue drop at it and below), CPU microseconds per
+datagram (all threads of the receiving process), Kafka messages and bytes per
+datagram (bytes: what the broker read from its sockets), peak resident memory, and
+the generator's own CPU per datagram (shared with the receivers on this machine).
 Run: `.venv/bin/python -m bench.inlet [--seconds 2] [--compression lz4,zstd,none]`.
 """
 
@@ -37,11 +43,14 @@ from collector.devservices.base import free_port, wait_for
 from collector.devservices.daemon import Daemon
 from collector.devservices.kafka import KafkaBroker
 from collector.devservices.procstat import cpu_seconds, peak_rss_mb, udp_drops, worker_pids
+from collector.generator.netflow9 import add_sender_options
 from collector.kafka.envelope import topic_name
 
 RCVBUF = 32 * 1024 * 1024
 COARSE = (20_000, 40_000, 60_000, 80_000, 100_000)
 RATES: list[int] = [*COARSE, 0]  # 0: as fast as the generator can; main() adds fine steps
+GENERATOR = {"method": "sendmmsg", "segments": "44"}  # how send() runs it (main() may change)
+_REPORT = re.compile(r"in ([\d.]+) s: [\d.]+ datagrams/s, CPU ([\d.]+) s")
 
 
 @dataclass
@@ -52,6 +61,7 @@ class Step:
     drops: int
     cpu_s: float = 0.0  # CPU of the receiving process during this step (send + settle)
     threads: dict[str, float] = field(default_factory=dict)  # CPU seconds by thread group
+    generator_cpu_s: float = 0.0  # the generator's own CPU during the send
 
     @property
     def received(self) -> int:
@@ -94,10 +104,24 @@ class Result:
     def us_per_datagram(self) -> float:
         return self.cpu_s / self.received * 1e6 if self.received else float("nan")
 
+    @property
+    def generator_us_per_datagram(self) -> float:
+        sent = sum(s.sent for s in self.steps)
+        return sum(s.generator_cpu_s for s in self.steps) / sent * 1e6 if sent else float("nan")
 
-def send(port: int, count: int, rate: int) -> tuple[int, float]:
-    start = time.perf_counter()
-    subprocess.run(
+
+@dataclass
+class Sent:
+    """What one generator run reported: its rate from first to last send, and its CPU."""
+
+    count: int
+    achieved: float
+    cpu_s: float
+
+
+def send(port: int, count: int, rate: int, generator: dict[str, str] | None = None) -> Sent:
+    options = generator or GENERATOR
+    out = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -107,25 +131,57 @@ def send(port: int, count: int, rate: int) -> tuple[int, float]:
             str(count),
             "--rate",
             str(rate),
+            "--method",
+            options["method"],
+            "--segments",
+            options["segments"],
+            "--report",
         ],
         check=True,
-    )
-    elapsed = time.perf_counter() - start - 0.12  # interpreter start-up, measured separately
-    return count, count / max(elapsed, 1e-3)
+        capture_output=True,
+        text=True,
+    ).stdout
+    found = _REPORT.search(out)
+    if not found:
+        raise SystemExit(f"bench/inlet: the generator did not report what it sent: {out!r}")
+    seconds, cpu = float(found[1]), float(found[2])
+    return Sent(count, count / max(seconds, 1e-6), cpu)
 
 
-def generator_ceiling(seconds: float) -> float:
-    """The generator's own limit: flat out into a socket nobody reads (the kernel drops)."""
+GENERATORS = {
+    "sendto (former)": {"method": "sendto", "segments": "1"},
+    "sendmmsg": {"method": "sendmmsg", "segments": "1"},
+    "sendmmsg + GSO x44": {"method": "sendmmsg", "segments": "44"},
+}
+
+
+def generator_ceilings(seconds: float) -> dict[str, Sent]:
+    """The generator's own limit, each way: flat out into a socket nobody reads (the kernel
+    drops what does not fit); sized to take about `seconds` at the ceilings seen so far."""
     import socket
 
+    ways = dict(GENERATORS)
+    if GENERATOR not in ways.values():
+        ways["in use"] = GENERATOR
+    sizes = {"sendto (former)": 150_000, "sendmmsg": 250_000, "sendmmsg + GSO x44": 1_000_000}
+    out = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))
-        return send(sink.getsockname()[1], int(150_000 * seconds), 0)[1]
+        for name, options in ways.items():
+            count = int(sizes.get(name, 500_000) * seconds)
+            out[name] = send(sink.getsockname()[1], count, 0, options)
+    return out
 
 
-def fine_steps(ceiling: float, step: int) -> list[int]:
-    """Rates above 100k/s every `step`, up to the generator's ceiling."""
-    return list(range(COARSE[-1] + step, int(ceiling), step))
+def fine_steps(ceiling: float, step: int, highest: int) -> list[int]:
+    """Rates above 100k/s: every `step` up to 300k/s, every 5 `step` above, below the
+    generator's ceiling and at most `highest`."""
+    out, rate = [], COARSE[-1]
+    while True:
+        rate += step if rate < 300_000 else 5 * step
+        if rate >= min(ceiling, highest + 1):
+            return out
+        out.append(rate)
 
 
 def broker_received_bytes(port: int) -> int:
@@ -184,17 +240,20 @@ def run_steps(
         drops0 = udp_drops(port) + extra_drops()
         threads0 = thread_cpu(pids)
         count = int((rate or 100_000) * seconds)
-        sent, achieved = send(port, count, rate)
+        sent = send(port, count, rate)
         settle()
         threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(pids).items()}
         drops = udp_drops(port) + extra_drops() - drops0
-        step = Step(rate, sent, achieved, drops, sum(threads.values()), threads)
+        step = Step(
+            rate, sent.count, sent.achieved, drops, sum(threads.values()), threads, sent.cpu_s
+        )
         result.steps.append(step)
-        result.received += sent - drops
+        result.received += sent.count - drops
         lossy = lossy + 1 if drops else 0
         print(
-            f"  {result.name:9s} target {rate or 'max':>7} /s  achieved {achieved:9.0f} /s  "
-            f"drops {drops:6d}  CPU {step.us_per_datagram:6.2f} us/datagram",
+            f"  {result.name:9s} target {rate or 'max':>7} /s  achieved {sent.achieved:9.0f} /s  "
+            f"drops {drops:6d}  CPU {step.us_per_datagram:6.2f} us/datagram  "
+            f"(generator {sent.cpu_s / sent.count * 1e6:4.2f})",
             flush=True,
         )
     result.cpu_s = sum(cpu_seconds(p) for p in pids) - cpu0
@@ -359,7 +418,7 @@ def bench_inlet(
     # Worst case for memory: Kafka stops answering under a flood, the producer queue fills.
     os.killpg(broker.proc.pid, signal.SIGSTOP)
     try:
-        send(port, int(100_000 * seconds), 0)
+        send(port, int(100_000 * seconds), 150_000)  # the former flat-out rate: fills the queue
         time.sleep(1)
         result.stalled_rss_mb = max(peak_rss_mb(w) for w in workers)
     finally:
@@ -415,6 +474,10 @@ def main() -> None:
         "--fine-step", type=int, default=10_000, help="rate step above 100k datagrams/s"
     )
     parser.add_argument(
+        "--max-rate", type=int, default=600_000, help="highest paced step (then flat out)"
+    )
+    add_sender_options(parser, segments=44)  # how the generator sends
+    parser.add_argument(
         "--compression",
         default="lz4,zstd,none",
         help="kafka.compression values to run the inlet with (the first is the reference)",
@@ -444,14 +507,27 @@ def main() -> None:
     args = parser.parse_args()
     kafka_options = parse_options(args.kafka_option)
     inlet_options = parse_options(args.inlet_option)
+    started = time.monotonic()
     load = Path("/proc/loadavg").read_text().split()[0]
     print(
         f"bench/inlet: NetFlow v9, 30 records, 1,464-byte datagrams; steps of {args.seconds}s; "
         f"load {load} (uptime: {Path('/proc/loadavg').read_text().strip()})"
     )
-    ceiling = generator_ceiling(args.seconds)
-    RATES[len(COARSE) : len(COARSE)] = fine_steps(ceiling, args.fine_step)
-    print(f"generator ceiling (flat out, nobody reading): {ceiling:.0f} datagrams/s; steps {RATES}")
+    GENERATOR.update(method=args.method, segments=str(args.segments))
+    print("generator ceilings (flat out, one process, into a socket nobody reads):")
+    ceilings = generator_ceilings(args.seconds)
+    for name, sent in ceilings.items():
+        print(
+            f"  {name:20s} {sent.achieved:10.0f} datagrams/s, "
+            f"CPU {sent.cpu_s / sent.count * 1e6:5.2f} us/datagram"
+        )
+    in_use = next(n for n, o in {**GENERATORS, "in use": GENERATOR}.items() if o == GENERATOR)
+    ceiling = ceilings[in_use].achieved
+    RATES[len(COARSE) : len(COARSE)] = fine_steps(ceiling, args.fine_step, args.max_rate)
+    print(
+        f"generator in use: --method {args.method} --segments {args.segments}, ceiling "
+        f"{ceiling:.0f} datagrams/s; steps {RATES}"
+    )
     results: list[Result] = []
     compressions = args.compression.split(",")
     inlets: dict[str, Result] = {}
@@ -476,14 +552,16 @@ def main() -> None:
     print("\nAll steps (CPU summed over every step / datagrams of every step; targets judged here)")
     print(
         f"{'receiver':10s} {'loss-free /s':>13s} {'CPU us/dgram':>13s} {'vs recv_into':>13s} "
-        f"{'Kafka msg/dgram':>16s} {'Kafka B/dgram':>14s} {'peak RSS MB':>12s}"
+        f"{'Kafka msg/dgram':>16s} {'Kafka B/dgram':>14s} {'peak RSS MB':>12s} "
+        f"{'generator us/d':>14s}"
     )
     for r in results:
         rss = max(r.rss_mb.values()) if r.rss_mb else 0
         print(
             f"{r.name:10s} {r.loss_free:13.0f} {r.us_per_datagram:13.2f} "
             f"{r.us_per_datagram / plain.us_per_datagram:12.2f}x "
-            f"{r.messages_per_datagram:16.3f} {r.bytes_per_datagram:14.0f} {rss:12.1f}"
+            f"{r.messages_per_datagram:16.3f} {r.bytes_per_datagram:14.0f} {rss:12.1f} "
+            f"{r.generator_us_per_datagram:14.2f}"
         )
     print_steps(results, plain)
     print(f"\nuptime: {Path('/proc/loadavg').read_text().strip()}")
@@ -500,9 +578,19 @@ def main() -> None:
         f"Kafka broker (Tansu) CPU during the {inlet.name} run: {broker_cpu:.1f} s "
         f"({broker_cpu / inlet.received * 1e6:.1f} us/datagram, not counted above)"
     )
+    print(
+        "generator CPU (one process, on the same 2 cores as the receivers), all steps: "
+        + ", ".join(f"{r.name} {r.generator_us_per_datagram:.2f}" for r in results)
+        + " us/datagram"
+    )
+    print(
+        "loss-free rates (highest step with no loss at it and below): "
+        + ", ".join(f"{r.name} {r.loss_free:.0f}/s" for r in results)
+    )
     if nfcapd and nfcapd.loss_free:
-        ratio = inlet.loss_free / nfcapd.loss_free
-        print(f"loss-free rate {inlet.name} / nfcapd: {ratio:.2f}x (target >= 2)")
+        for r in inlets.values():
+            ratio = r.loss_free / nfcapd.loss_free
+            print(f"loss-free rate {r.name} / nfcapd: {ratio:.2f}x (target >= 2)")
     elif nfcapd:
         print("loss-free rate: nfcapd lost datagrams at every step (no ratio)")
     targets = {"lz4": 1.8, "none": 1.3}
@@ -515,8 +603,10 @@ def main() -> None:
             f"CPU per datagram +produce (v1 contract) / recv_into: "
             f"{floor.us_per_datagram / plain.us_per_datagram:.2f}x"
         )
-    if all(s.drops == 0 for s in inlet.steps):
-        print(f"note: {inlet.name} lost nothing at any step: its limit is above the generator's")
+    for r in inlets.values():
+        if all(s.drops == 0 for s in r.steps):
+            print(f"note: {r.name} lost nothing at any step: its limit is above the generator's")
+    print(f"bench/inlet took {time.monotonic() - started:.0f} s")
 
 
 if __name__ == "__main__":
