@@ -49,4 +49,4 @@ bench: deps
 	@$(PY) -m bench.console
 
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache collector/console/static $(UI)/node_modules
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache collector/console/static $(UI)/node_modules build collector/inlet/_batch.*.so

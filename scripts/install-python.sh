@@ -22,3 +22,15 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
   fi
   cp pyproject.toml "$stamp"
 fi
+# The inlet's C extension (setup.py) is built in place by the editable install: build it again
+# when its source changed since (a clean checkout has none; `make clean` removes it).
+ext=collector/inlet/_batch.c
+so=$(ls collector/inlet/_batch.*.so 2>/dev/null | head -n 1)
+if [ -z "$so" ] || [ "$ext" -nt "$so" ] || [ setup.py -nt "$so" ]; then
+  echo "building the inlet's C extension (log: .venv/pip-ext.log)"
+  if ! .venv/bin/python -m pip install --disable-pip-version-check --no-deps -e . >.venv/pip-ext.log 2>&1; then
+    tail -n 30 .venv/pip-ext.log >&2
+    echo "building collector/inlet/_batch.c failed (needs gcc and the Python headers: python3-dev); log in .venv/pip-ext.log" >&2
+    exit 1
+  fi
+fi

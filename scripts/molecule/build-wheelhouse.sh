@@ -22,7 +22,7 @@ make -C "$repo" --no-print-directory console-ui
 [ -f "$repo/collector/console/static/index.html" ] ||
   { echo "collector/console/static/index.html missing after make console-ui" >&2; exit 1; }
 # Build from a copy so that the work tree's build/ and egg-info stay untouched.
-tar -C "$repo" -c pyproject.toml README.md collector enrich bpf 2>/dev/null | tar -C "$build" -x
+tar -C "$repo" --exclude='*.so' --exclude=__pycache__ -c pyproject.toml setup.py README.md collector enrich bpf 2>/dev/null | tar -C "$build" -x
 "$py" -m pip wheel --disable-pip-version-check -q --no-deps -w "$out" "$build" >"$out/pip-flowweir.log" 2>&1 ||
   { tail -n 20 "$out/pip-flowweir.log" >&2; exit 1; }
 stamp="$(podman image inspect --format '{{.Id}}' "$image" | cut -c1-16) $(sha256sum "$repo/pyproject.toml" | cut -c1-16)"

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import random
 import socket
+import struct
 import time
 
 import pytest
 
 from collector.inlet.receiver import BatchReceiver
-from collector.inlet.udp import open_listener_socket
+from collector.inlet.udp import SO_TIMESTAMPNS_NEW, open_listener_socket
 from collector.kafka.envelope import (
     FLAG_CLOCK_TIMESTAMP,
     FLAG_LZ4,
@@ -143,4 +144,71 @@ def test_the_datagrams_of_one_exporter_in_one_receive_make_one_message(count, ac
     assert all(e.exporter_port == source_port for e in envs)
     times = [e.receive_time_ns for e in envs]
     assert times == sorted(times) and start_ns - 10**9 < times[0] <= times[-1] < time.time_ns()
+    sock.close()
+
+
+def test_datagrams_without_a_kernel_timestamp_get_the_clock_time():
+    sock, receiver = _receiver()
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW, 0)  # as on a kernel without them
+    port = sock.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        before = time.time_ns()
+        for i in range(3):
+            s.sendto(b"no timestamp %d" % i, ("127.0.0.1", port))
+        batch = receiver.receive(False)
+        after = time.time_ns()
+    assert batch is not None and batch.datagrams == 3
+    envs = decode_message(batch.messages[0][1])
+    assert [e.payload for e in envs] == [b"no timestamp %d" % i for i in range(3)]
+    assert all(before <= e.receive_time_ns <= after for e in envs)
+    assert receiver.kernel_timestamps is False  # what the worker reports and logs once
+    sock.close()
+
+
+def test_an_ipv6_socket_keys_messages_by_the_ipv6_and_the_mapped_ipv4_source():
+    sock = open_listener_socket("::", 0, 1024 * 1024).sock
+    receiver = BatchReceiver(sock, 9216, DecoderKind.NETFLOW, 0, TimestampSource.UDP)
+    port = sock.getsockname()[1]
+    with (
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s6,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s4,
+    ):
+        s6.sendto(b"over IPv6", ("::1", port))
+        s4.sendto(b"over IPv4", ("127.0.0.1", port))
+        batch = receiver.receive(False)
+        ports = {"::1": s6.getsockname()[1], "127.0.0.1": s4.getsockname()[1]}
+    assert batch is not None and batch.datagrams == 2
+    got = {key: decode_message(value) for key, value, _ in batch.messages}
+    assert set(got) == {address_to_bytes("::1"), address_to_bytes("127.0.0.1")}
+    for address, payload in (("::1", b"over IPv6"), ("127.0.0.1", b"over IPv4")):
+        [env] = got[address_to_bytes(address)]
+        assert (env.exporter, env.exporter_port, env.payload) == (address, ports[address], payload)
+        assert not env.clock_timestamp
+    sock.close()
+
+
+def test_the_sockets_drop_counter_comes_with_the_batch():
+    sock, receiver = _receiver()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel's minimum
+    port = sock.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(200):  # far more than the buffer holds
+            s.sendto(bytes(1000), ("127.0.0.1", port))
+        first = receiver.receive(False)
+        # The kernel reports the counter with the datagrams it queued after dropping.
+        s.sendto(b"after the drops", ("127.0.0.1", port))
+        after = receiver.receive(False)
+    assert first is not None and 0 < first.datagrams < 200
+    assert after is not None and after.datagrams == 1
+    assert after.kernel_drops == 200 - first.datagrams
+    sock.close()
+
+
+def test_a_blocking_receive_on_a_quiet_socket_times_out_empty():
+    sock, receiver = _receiver()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 50_000))
+    started = time.monotonic()
+    assert receiver.receive(True) is None
+    assert receiver.receive(False) is None
+    assert time.monotonic() - started < 5
     sock.close()
