@@ -14,7 +14,7 @@ sends prepared datagrams with sendmmsg(2), by default as UDP GSO trains of 44
 datagrams that the kernel cuts before any receiver sees them (--segments 1: one
 datagram per message; --method sendto: the former one-call-per-datagram loop).
 Its own ceiling is measured first for the three ways (flat out into a socket
-nobody reads); the rate steps go 20k..100k/s, then every --fine-step up to 300k/s,
+nobody reads); the rate steps go 20k..80k/s, 90k, 100k/s, then every --fine-step up to 300k/s,
 five times that above, up to the ceiling of the way in use (at most --max-rate),
 then flat out. For each receiver: the loss-free rate
 (highest step with no kernel or queue drop at it and below), CPU microseconds per
@@ -47,7 +47,7 @@ from collector.generator.netflow9 import add_sender_options
 from collector.kafka.envelope import topic_name
 
 RCVBUF = 32 * 1024 * 1024
-COARSE = (20_000, 40_000, 60_000, 80_000, 100_000)
+COARSE = (20_000, 40_000, 60_000, 80_000, 90_000, 100_000)  # 90k: nfcapd stops near there
 RATES: list[int] = [*COARSE, 0]  # 0: as fast as the generator can; main() adds fine steps
 GENERATOR = {"method": "sendmmsg", "segments": "44"}  # how send() runs it (main() may change)
 _REPORT = re.compile(r"in ([\d.]+) s: [\d.]+ datagrams/s, CPU ([\d.]+) s")
@@ -237,13 +237,14 @@ def run_steps(
     for rate in RATES:
         if lossy >= 2 and rate:  # past its limit: only the flat-out step remains
             continue
-        drops0 = udp_drops(port) + extra_drops()
+        kernel0, queue0 = udp_drops(port), extra_drops()
         threads0 = thread_cpu(pids)
         count = int((rate or 100_000) * seconds)
         sent = send(port, count, rate)
         settle()
         threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(pids).items()}
-        drops = udp_drops(port) + extra_drops() - drops0
+        kernel, queue = udp_drops(port) - kernel0, extra_drops() - queue0
+        drops = kernel + queue
         step = Step(
             rate, sent.count, sent.achieved, drops, sum(threads.values()), threads, sent.cpu_s
         )
@@ -252,7 +253,8 @@ def run_steps(
         lossy = lossy + 1 if drops else 0
         print(
             f"  {result.name:9s} target {rate or 'max':>7} /s  achieved {sent.achieved:9.0f} /s  "
-            f"drops {drops:6d}  CPU {step.us_per_datagram:6.2f} us/datagram  "
+            f"drops {drops:6d} (kernel {kernel}, queue {queue})  "
+            f"CPU {step.us_per_datagram:6.2f} us/datagram  "
             f"(generator {sent.cpu_s / sent.count * 1e6:4.2f})",
             flush=True,
         )
