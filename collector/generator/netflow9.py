@@ -470,7 +470,6 @@ def add_sender_options(parser: argparse.ArgumentParser, segments: int) -> None:
 
 
 def main() -> None:
-
     parser = argparse.ArgumentParser(
         description="send NetFlow v9 datagrams (30 records, 1,464 bytes)"
     )

@@ -6,7 +6,7 @@ import ctypes
 import gc
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from collector.kafka.envelope import (
@@ -117,11 +117,7 @@ class Decoder:
             for i, env in enumerate(queue):
                 if kinds[i] == kind_netflow:
                     continue
-                try:
-                    sf_walk(env, env.exporter_address, default if plain else modes.get(i, default))
-                except Exception:  # a decoder bug must not stop the outlet: count and go on
-                    self._bug("decoding a datagram from %s failed", env.exporter)
-                    self.counters.error(env.exporter_address, m.INTERNAL)
+                self._guarded(sf_walk, env, default if plain else modes.get(i, default))
         if nf:
             envs = queue if len(nf) == len(queue) else [queue[i] for i in nf]
 
@@ -130,13 +126,7 @@ class Decoder:
                 env = envs[j]
                 if tokens:
                     netflow.token = tokens[i] if i < len(tokens) else None
-                try:
-                    netflow.walk(
-                        env, env.exporter_address, default if plain else modes.get(i, default)
-                    )
-                except Exception:  # a decoder bug must not stop the outlet: count and go on
-                    self._bug("decoding a datagram from %s failed", env.exporter)
-                    self.counters.error(env.exporter_address, m.INTERNAL)
+                self._guarded(netflow.walk, env, default if plain else modes.get(i, default))
 
             decaps = default if not modes else [modes.get(i, default) for i in nf]
             try:
@@ -171,6 +161,16 @@ class Decoder:
         """Per partition, the first offset whose data still waits for its template: a consumer
         commits no further, so that a crash does not lose it (it is read again)."""
         return self.netflow.held()
+
+    def _guarded(
+        self, walk: Callable[[Envelope, bytes, int], None], env: Envelope, mode: int
+    ) -> None:
+        """One datagram's walk; a decoder bug must not stop the outlet: count and go on."""
+        try:
+            walk(env, env.exporter_address, mode)
+        except Exception:
+            self._bug("decoding a datagram from %s failed", env.exporter)
+            self.counters.error(env.exporter_address, m.INTERNAL)
 
     def _bug(self, message: str, *args: Any) -> None:
         """A decoder bug: the traceback at most once per LOG_INTERVAL, counted always."""

@@ -142,6 +142,29 @@ class Run(NamedTuple):
 _RUN_DTYPES = (None, np.int64, np.int64, np.int64, np.int64, np.uint64, np.bool_, np.uint8)
 
 
+class _Flush(NamedTuple):
+    """What `walk_many` found in a flush, for `_walk_simple`: the data sets of its simple
+    datagrams (queue order, then set order) and what each datagram's header gives them."""
+
+    u: np.ndarray  # the flush's datagrams, joined (uint8)
+    dg: np.ndarray  # per data set: its datagram
+    off: np.ndarray  # its offset in u
+    slen: np.ndarray  # its length
+    kid: np.ndarray  # its template, an index into keys
+    keys: list[TemplateKey]
+    names: list[bytes]  # the flush's exporters
+    versions: np.ndarray  # per datagram: 9 or 10
+    times: np.ndarray  # per datagram, as Part.time
+    secs: np.ndarray  # unix seconds of its header
+    uptime: np.ndarray  # its sysUpTime (0 for IPFIX)
+    first: np.ndarray  # its timestamp source is first-switched
+    decap: np.ndarray  # its decapsulation mode
+    counter: np.ndarray  # exporter index * 2 + (IPFIX): which datagram counter it adds to
+    refresh: list[tuple[Any, ...]]  # template sets: (datagram, payload, start, end, exporter,
+    # domain, version)
+    rdg: np.ndarray  # the datagram of each template set
+
+
 class Pending(NamedTuple):
     receive_ns: int
     key: TemplateKey
@@ -421,16 +444,7 @@ class NetflowDecoder:
         else:
             received = np.array([e.receive_time_ns for e in envs], dtype=np.int64) // NS
             times = received if packet is False else np.where(packet, secs, received)
-        meta = (
-            times,
-            secs,
-            np.where(v9, head[:, 1], 0),
-            np.broadcast_to(source == _TS_FIRST_SWITCHED, (count,)),
-            np.broadcast_to(np.asarray(decaps, dtype=np.uint8), (count,)),
-            exid * 2 + ~v9,  # counter key: exporter and version
-        )
-        rdg = np.array([r[0] for r in refresh], dtype=np.int64)
-        walk = (
+        flush = _Flush(
             u,
             dg,
             off,
@@ -439,12 +453,14 @@ class NetflowDecoder:
             keys,
             names,
             versions,
-            meta,
-            payloads,
+            times,
+            secs,
+            np.where(v9, head[:, 1], 0),
+            np.broadcast_to(source == _TS_FIRST_SWITCHED, (count,)),
+            np.broadcast_to(np.asarray(decaps, dtype=np.uint8), (count,)),
+            exid * 2 + ~v9,
             refresh,
-            rdg,
-            exid,
-            domain,
+            np.array([r[0] for r in refresh], dtype=np.int64),
         )
         gen, redo = -1, 0
         i = 0
@@ -466,7 +482,7 @@ class NetflowDecoder:
                 cut = np.flatnonzero(~ok)
                 c = 0
             j = int(cut[c]) if c < len(cut) else count
-            if j > i and not self._walk_simple(i, j, walk):
+            if j > i and not self._walk_simple(i, j, flush):
                 for k in range(i, j):  # too few datagrams or sets per template for NumPy
                     walk_one(k)
             if j < count:
@@ -498,15 +514,13 @@ class NetflowDecoder:
         template = self.templates.get(key)
         return template is not None and compile_template(template).fast
 
-    def _walk_simple(self, i: int, j: int, walk: tuple[Any, ...]) -> bool:
+    def _walk_simple(self, i: int, j: int, flush: _Flush) -> bool:
         """Datagrams i..j-1 of walk_many, all simple: their sets to their groups. False (and
         nothing done) when the Python walk of them is cheaper."""
         if j - i < VECTOR_RUN:
             return False
-        u, dg, off, slen, kid, keys, names, versions, meta, payloads, refresh, rdg, exid, domain = (
-            walk
-        )
-        times, secs, uptime, first, decap, counter = meta
+        u, dg, off, slen, kid, keys, names, versions, *headers, refresh, rdg = flush
+        times, secs, uptime, first, decap, counter = headers
         a, b = np.searchsorted(dg, (i, j))
         kids = kid[a:b]
         single = a == b or (kids[0] == kids[-1] and (kids == kids[0]).all())
